@@ -1,0 +1,111 @@
+//! Process-wide state: one tokio runtime and the shared memberships, built
+//! lazily and rebuilt after `fork` (a forked child has none of the parent's
+//! threads, so reusing them would hang).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{ClientConfig, MembershipConfig};
+use crate::error::{Error, Result};
+use crate::membership::Membership;
+
+/// What makes two configurations share one membership (and one etcd watch).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct MembershipKey {
+    membership: MembershipConfig,
+    cluster_name: String,
+    virtual_nodes: u32,
+}
+
+/// Everything that belongs to this process and must not cross a `fork`.
+pub struct ProcessState {
+    pid: u32,
+    runtime: tokio::runtime::Runtime,
+    memberships: Mutex<HashMap<MembershipKey, Weak<MembershipSlot>>>,
+}
+
+/// Keeps a membership alive while some client holds it.
+pub struct MembershipSlot(Membership);
+
+impl std::ops::Deref for MembershipSlot {
+    type Target = Membership;
+    fn deref(&self) -> &Membership {
+        &self.0
+    }
+}
+
+static STATE: RwLock<Option<Arc<ProcessState>>> = RwLock::new(None);
+
+impl ProcessState {
+    fn build() -> Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("alluxiofs-rt")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Self {
+            pid: std::process::id(),
+            runtime,
+            memberships: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The process's tokio runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// The membership for `config`, shared by every client with the same
+    /// membership settings in this process (fsspec makes one filesystem per
+    /// thread; they must not each open an etcd watch).
+    pub fn membership(&self, config: &ClientConfig) -> Arc<MembershipSlot> {
+        let key = MembershipKey {
+            membership: config.membership.clone(),
+            cluster_name: config.cluster_name.clone(),
+            virtual_nodes: config.virtual_nodes,
+        };
+        let mut map = self.memberships.lock();
+        if let Some(m) = map.get(&key).and_then(Weak::upgrade) {
+            return m;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let m = Arc::new(MembershipSlot(Membership::start(config, self.runtime.handle())));
+        map.insert(key, Arc::downgrade(&m));
+        m
+    }
+}
+
+/// The state of the current process, built on first use and rebuilt if the
+/// process has forked since.
+pub fn current() -> Result<Arc<ProcessState>> {
+    let pid = std::process::id();
+    if let Some(s) = STATE.read().as_ref().filter(|s| s.pid == pid) {
+        return Ok(s.clone());
+    }
+    let mut slot = STATE.write();
+    if let Some(s) = slot.as_ref().filter(|s| s.pid == pid) {
+        return Ok(s.clone());
+    }
+    if let Some(old) = slot.take() {
+        // The parent's runtime threads do not exist here: dropping would try to
+        // join them. Leak it instead.
+        std::mem::forget(old);
+    }
+    let fresh = Arc::new(ProcessState::build()?);
+    *slot = Some(fresh.clone());
+    Ok(fresh)
+}
+
+/// Called in a forked child: forget the parent's state without touching it.
+pub fn after_fork_in_child() {
+    // `try_write`: a lock held by a parent thread at fork time is never released.
+    if let Some(mut slot) = STATE.try_write() {
+        if let Some(old) = slot.take() {
+            std::mem::forget(old);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The one place Rust errors become Python exceptions: builtins first
+//! (`ValueError`, `ConnectionError`, `PermissionError`, `TimeoutError`),
+//! Alluxio-specific failures under `AlluxioError(OSError)`.
+//!
+//! Classes that are both Alluxio errors and builtin ones (e.g.
+//! `EtcdConnectionError(EtcdError, ConnectionError)`) are built with
+//! `type(...)` because `create_exception!` takes a single base.
+
+use pyo3::exceptions::{PyConnectionError, PyOSError, PyPermissionError, PyTimeoutError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+use crate::error::Error;
+
+pyo3::create_exception!(
+    alluxiofs._core,
+    AlluxioError,
+    PyOSError,
+    "Base class of Alluxio-specific failures (an OSError)."
+);
+pyo3::create_exception!(
+    alluxiofs._core,
+    NoWorkersError,
+    AlluxioError,
+    "Membership is known but no Alluxio worker is registered."
+);
+pyo3::create_exception!(
+    alluxiofs._core,
+    EtcdError,
+    AlluxioError,
+    "Worker discovery through etcd failed."
+);
+
+/// Multi-base classes, built once per interpreter.
+struct Derived {
+    etcd_connection: Py<PyType>,
+    etcd_auth: Py<PyType>,
+    timeout: Py<PyType>,
+}
+
+static DERIVED: PyOnceLock<Derived> = PyOnceLock::new();
+
+fn make_class<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: &[Bound<'py, PyType>],
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "alluxiofs._core")?;
+    ns.set_item("__doc__", doc)?;
+    let bases = PyTuple::new(py, bases)?;
+    let cls = py.get_type::<PyType>().call1((name, bases, ns))?;
+    Ok(cls.cast_into::<PyType>()?.unbind())
+}
+
+fn derived(py: Python<'_>) -> PyResult<&Derived> {
+    DERIVED.get_or_try_init(py, || {
+        Ok(Derived {
+            etcd_connection: make_class(
+                py,
+                "EtcdConnectionError",
+                &[py.get_type::<EtcdError>(), py.get_type::<PyConnectionError>()],
+                "etcd could not be reached (also a ConnectionError).",
+            )?,
+            etcd_auth: make_class(
+                py,
+                "EtcdAuthError",
+                &[py.get_type::<EtcdError>(), py.get_type::<PyPermissionError>()],
+                "etcd rejected the credentials (also a PermissionError).",
+            )?,
+            timeout: make_class(
+                py,
+                "AlluxioTimeoutError",
+                &[py.get_type::<AlluxioError>(), py.get_type::<PyTimeoutError>()],
+                "An Alluxio operation timed out (also a TimeoutError).",
+            )?,
+        })
+    })
+}
+
+/// Adds every exception class to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("AlluxioError", py.get_type::<AlluxioError>())?;
+    m.add("NoWorkersError", py.get_type::<NoWorkersError>())?;
+    m.add("EtcdError", py.get_type::<EtcdError>())?;
+    let d = derived(py)?;
+    m.add("EtcdConnectionError", d.etcd_connection.bind(py))?;
+    m.add("EtcdAuthError", d.etcd_auth.bind(py))?;
+    m.add("AlluxioTimeoutError", d.timeout.bind(py))?;
+    Ok(())
+}
+
+fn instantiate(py: Python<'_>, cls: &Py<PyType>, msg: String) -> PyErr {
+    match cls.bind(py).call1((msg,)) {
+        Ok(obj) => PyErr::from_value(obj),
+        Err(e) => e,
+    }
+}
+
+/// Maps a core error to the Python exception users expect.
+pub fn to_pyerr(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::InvalidConfig(_) => PyValueError::new_err(msg),
+        Error::NoWorkers { .. } => NoWorkersError::new_err(msg),
+        Error::EtcdUnavailable { .. } | Error::EtcdAuth { .. } | Error::Timeout { .. } => {
+            Python::attach(|py| match derived(py) {
+                Ok(d) => {
+                    let cls = match e {
+                        Error::EtcdUnavailable { .. } => &d.etcd_connection,
+                        Error::EtcdAuth { .. } => &d.etcd_auth,
+                        _ => &d.timeout,
+                    };
+                    instantiate(py, cls, msg)
+                }
+                Err(err) => err,
+            })
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The `alluxiofs._core` extension module. Only this directory uses PyO3.
+
+mod blocking;
+mod client;
+mod errors;
+
+use pyo3::prelude::*;
+
+/// Forgets the parent's runtime and memberships in a forked child
+/// (registered with `os.register_at_fork` by the Python package).
+#[pyfunction]
+fn _after_fork() {
+    crate::runtime::after_fork_in_child();
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Route Rust `log` records to Python's `logging` (logger names follow the
+    // Rust module path, e.g. `_core.membership.etcd`). A second import in the
+    // same process keeps the first logger.
+    let _ = pyo3_log::try_init();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::PyClient>()?;
+    m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    errors::register(m)?;
+    Ok(())
+}

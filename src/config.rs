@@ -140,7 +140,11 @@ fn invalid(key: &str, value: &str, why: &str) -> Error {
 fn parse_port(key: &str, value: &str) -> Result<u16> {
     match value.trim().parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(u16::try_from(p).expect("checked range")),
-        _ => Err(invalid(key, value, "expected a port number from 1 to 65535")),
+        _ => Err(invalid(
+            key,
+            value,
+            "expected a port number from 1 to 65535",
+        )),
     }
 }
 
@@ -154,7 +158,11 @@ pub fn parse_hosts(key: &str, value: &str, default_port: u16) -> Result<Vec<Host
         }
         let entry = entry.strip_prefix("http://").unwrap_or(entry);
         if entry.contains("://") {
-            return Err(invalid(key, value, "only plain http endpoints are supported"));
+            return Err(invalid(
+                key,
+                value,
+                "only plain http endpoints are supported",
+            ));
         }
         let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
             let (h, after) = rest
@@ -175,7 +183,11 @@ pub fn parse_hosts(key: &str, value: &str, default_port: u16) -> Result<Vec<Host
             return Err(invalid(key, value, &format!("bad host {host:?}")));
         }
         let (port, explicit_port) = match port {
-            Some(p) => (parse_port(key, p).map_err(|_| invalid(key, value, &format!("bad port {p:?} in {entry:?}")))?, true),
+            Some(p) => (
+                parse_port(key, p)
+                    .map_err(|_| invalid(key, value, &format!("bad port {p:?} in {entry:?}")))?,
+                true,
+            ),
             None => (default_port, false),
         };
         out.push(HostPort {
@@ -190,14 +202,22 @@ pub fn parse_hosts(key: &str, value: &str, default_port: u16) -> Result<Vec<Host
 fn parse_vnodes(key: &str, value: &str) -> Result<u32> {
     match value.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_VNODES).contains(&n) => Ok(n),
-        _ => Err(invalid(key, value, &format!("expected an integer from 1 to {MAX_VNODES}"))),
+        _ => Err(invalid(
+            key,
+            value,
+            &format!("expected an integer from 1 to {MAX_VNODES}"),
+        )),
     }
 }
 
 fn parse_page_size(key: &str, value: &str) -> Result<u64> {
     let n = parse_size(value).map_err(|e| Error::InvalidConfig(format!("invalid {key}: {e}")))?;
     if n == 0 || n > MAX_PAGE_SIZE {
-        return Err(invalid(key, value, "page size must be between 1 byte and 1GB"));
+        return Err(invalid(
+            key,
+            value,
+            "page size must be between 1 byte and 1GB",
+        ));
     }
     Ok(n)
 }
@@ -240,7 +260,9 @@ fn read_options(options: &[(String, String)]) -> Result<FromOptions> {
     }
     if let (Some(a), Some(b)) = (vnodes_main, vnodes_alias) {
         if a != b {
-            log::warn!("alluxiofs: {VNODES_KEY}={a} and {VNODES_ALIAS_KEY}={b} disagree; using {b}");
+            log::warn!(
+                "alluxiofs: {VNODES_KEY}={a} and {VNODES_ALIAS_KEY}={b} disagree; using {b}"
+            );
         }
     }
     // As alluxiofs 1.0 did: the alias, read second, wins.
@@ -253,7 +275,10 @@ fn read_refresh(value: Option<&str>) -> Result<Option<Duration>> {
         return Ok(Some(DEFAULT_REFRESH));
     };
     let key = "etcd_refresh_workers_interval";
-    let secs: f64 = v.trim().parse().map_err(|_| invalid(key, v, "expected seconds"))?;
+    let secs: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, v, "expected seconds"))?;
     if !secs.is_finite() {
         return Err(invalid(key, v, "expected seconds"));
     }
@@ -347,7 +372,9 @@ mod tests {
         assert_eq!(c.page_size, 1 << 20);
         assert_eq!(c.virtual_nodes, 5);
         assert_eq!(c.cluster_name, "DefaultAlluxioCluster");
-        let MembershipConfig::Etcd(e) = c.membership else { panic!() };
+        let MembershipConfig::Etcd(e) = c.membership else {
+            panic!()
+        };
         assert_eq!(e.endpoints_text(), "localhost:2379");
         assert_eq!(e.auth, None);
         assert_eq!(e.refresh, Some(DEFAULT_REFRESH));
@@ -422,19 +449,30 @@ mod tests {
             ("alluxio.unknown.key".into(), "x".into()),
         ];
         let c = ClientConfig::from_input(&i).unwrap();
-        assert_eq!((c.page_size, c.virtual_nodes, c.cluster_name.as_str()), (20 << 20, 7, "c1"));
-        let MembershipConfig::Etcd(e) = &c.membership else { panic!() };
+        assert_eq!(
+            (c.page_size, c.virtual_nodes, c.cluster_name.as_str()),
+            (20 << 20, 7, "c1")
+        );
+        let MembershipConfig::Etcd(e) = &c.membership else {
+            panic!()
+        };
         assert_eq!(e.auth, Some(("root".into(), "pw".into())));
 
         i.page_size = Some("64KB".into());
         i.hash_node_per_worker = Some("9".into());
         i.cluster_name = Some("c2".into());
         let c = ClientConfig::from_input(&i).unwrap();
-        assert_eq!((c.page_size, c.virtual_nodes, c.cluster_name.as_str()), (65536, 9, "c2"));
+        assert_eq!(
+            (c.page_size, c.virtual_nodes, c.cluster_name.as_str()),
+            (65536, 9, "c2")
+        );
 
         // Both vnode keys: the alias wins, as in alluxiofs 1.0.
         i.hash_node_per_worker = None;
-        i.options = vec![(VNODES_ALIAS_KEY.into(), "3".into()), (VNODES_KEY.into(), "4".into())];
+        i.options = vec![
+            (VNODES_ALIAS_KEY.into(), "3".into()),
+            (VNODES_KEY.into(), "4".into()),
+        ];
         assert_eq!(ClientConfig::from_input(&i).unwrap().virtual_nodes, 3);
     }
 

@@ -193,7 +193,11 @@ mod tests {
         );
         assert!(matches!(
             WorkerIdentity::from_hex(1, "0011"),
-            Err(IdentityError::BadLength { expected: 16, got: 2, .. })
+            Err(IdentityError::BadLength {
+                expected: 16,
+                got: 2,
+                ..
+            })
         ));
         assert!(matches!(
             WorkerIdentity::from_hex(1, "zz"),

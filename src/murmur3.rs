@@ -114,12 +114,23 @@ mod tests {
     #[test]
     fn vnode_and_key_vectors() {
         let w1 = hex::decode("ebad64149cc737baa6ef069819279fd5").unwrap();
-        let h = Murmur3::new().update(&w1).update_i32(1).update_i32(0).finish();
+        let h = Murmur3::new()
+            .update(&w1)
+            .update_i32(1)
+            .update_i32(0)
+            .finish();
         assert_eq!(h, 1_582_892_386);
         let golden = hex::decode("b785d1f098863821a4eb6bee226c35b7").unwrap();
-        let h = Murmur3::new().update(&golden).update_i32(1).update_i32(0).finish();
+        let h = Murmur3::new()
+            .update(&golden)
+            .update_i32(1)
+            .update_i32(0)
+            .finish();
         assert_eq!(h, -650_059_480);
-        let h = Murmur3::new().update(b"s3://bucket/file").update_i32(1).finish();
+        let h = Murmur3::new()
+            .update(b"s3://bucket/file")
+            .update_i32(1)
+            .finish();
         assert_eq!(h, 38_139_465);
     }
 

@@ -34,7 +34,10 @@ pub fn vnode_position(id: &WorkerIdentity, index: u32) -> i32 {
 
 /// Key hash for an attempt (attempts start at 1): `murmur3(UTF8(key) ‖ LE32(attempt))`.
 pub fn key_hash(key: &str, attempt: i32) -> i32 {
-    Murmur3::new().update(key.as_bytes()).update_i32(attempt).finish()
+    Murmur3::new()
+        .update(key.as_bytes())
+        .update_i32(attempt)
+        .finish()
 }
 
 impl Ring {
@@ -134,11 +137,18 @@ impl Ring {
         let n = self.nodes.len();
         for (k, &(pos, idx)) in self.nodes.iter().enumerate() {
             // A node owns the hashes in (previous position, its position].
-            let prev = if k == 0 { self.nodes[n - 1].0 } else { self.nodes[k - 1].0 };
+            let prev = if k == 0 {
+                self.nodes[n - 1].0
+            } else {
+                self.nodes[k - 1].0
+            };
             let span = (i64::from(pos) - i64::from(prev)).rem_euclid(1 << 32);
             owned[idx as usize] += if n == 1 { 1 << 32 } else { span as u64 };
         }
-        owned.into_iter().map(|o| o as f64 / 4_294_967_296.0).collect()
+        owned
+            .into_iter()
+            .map(|o| o as f64 / 4_294_967_296.0)
+            .collect()
     }
 }
 
@@ -179,7 +189,10 @@ mod tests {
             (1_946_073_326, "worker2"),
         ];
         let ring = three();
-        let got: Vec<(i32, &str)> = ring.nodes().map(|(p, w)| (p, w.address.host.as_str())).collect();
+        let got: Vec<(i32, &str)> = ring
+            .nodes()
+            .map(|(p, w)| (p, w.address.host.as_str()))
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -187,19 +200,28 @@ mod tests {
     fn worked_example_lookups() {
         let ring = three();
         let hosts = |k: &str, n| -> Vec<String> {
-            ring.get_multiple(k, n).iter().map(|w| w.address.host.clone()).collect()
+            ring.get_multiple(k, n)
+                .iter()
+                .map(|w| w.address.host.clone())
+                .collect()
         };
         assert_eq!(key_hash("s3://bucket/file", 2), -1_749_754_584);
         assert_eq!(hosts("s3://bucket/file", 2), ["worker1", "worker3"]);
         assert_eq!(hosts("s3://bucket/path/to/file", 2), ["worker3", "worker2"]);
         assert_eq!(hosts("s3://bucket/path/to/file", 10).len(), 3);
-        assert_eq!(ring.owner("s3://bucket/file").unwrap().address.host, "worker1");
+        assert_eq!(
+            ring.owner("s3://bucket/file").unwrap().address.host,
+            "worker1"
+        );
     }
 
     #[test]
     fn ceiling_is_inclusive_and_wraps() {
         let ring = three();
-        assert_eq!(ring.owner_index(-1_273_487_460), ring.owner_index(-1_273_487_461));
+        assert_eq!(
+            ring.owner_index(-1_273_487_460),
+            ring.owner_index(-1_273_487_461)
+        );
         let w3 = ring.owner_index(-1_273_487_460);
         assert_eq!(ring.workers()[w3 as usize].address.host, "worker3");
         // Past the largest position wraps to the smallest.
@@ -209,7 +231,9 @@ mod tests {
     #[test]
     fn empty_and_duplicates() {
         let ring = Ring::new(Vec::new(), 5);
-        assert!(ring.is_empty() && ring.owner("x").is_none() && ring.get_multiple("x", 3).is_empty());
+        assert!(
+            ring.is_empty() && ring.owner("x").is_none() && ring.get_multiple("x", 3).is_empty()
+        );
         let mut again = static_worker("worker1");
         again.address.http_server_port = 1;
         let ring = Ring::new([static_worker("worker1"), again], 5);

@@ -73,7 +73,10 @@ impl ProcessState {
             return m;
         }
         map.retain(|_, w| w.strong_count() > 0);
-        let m = Arc::new(MembershipSlot(Membership::start(config, self.runtime.handle())));
+        let m = Arc::new(MembershipSlot(Membership::start(
+            config,
+            self.runtime.handle(),
+        )));
         map.insert(key, Arc::downgrade(&m));
         m
     }

@@ -13,7 +13,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     if num.is_empty() || num.starts_with('.') && num.len() == 1 {
-        return Err(format!("{text:?} is not a size (expected e.g. 1MB, 64KB, 1048576)"));
+        return Err(format!(
+            "{text:?} is not a size (expected e.g. 1MB, 64KB, 1048576)"
+        ));
     }
     let value: f64 = num
         .parse()
@@ -65,7 +67,17 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "MB", "abc", "1XB", "-1MB", "1.2.3MB", "1MB extra", ".", "1e3"] {
+        for s in [
+            "",
+            "MB",
+            "abc",
+            "1XB",
+            "-1MB",
+            "1.2.3MB",
+            "1MB extra",
+            ".",
+            "1e3",
+        ] {
             let err = parse_size(s).unwrap_err();
             assert!(err.contains(&format!("{s:?}")), "{s}: {err}");
         }

@@ -114,7 +114,8 @@ impl WorkerInfo {
     /// Parses a `/ServiceDiscovery/...` value. Unknown fields are ignored;
     /// address fields default as alluxiofs does; `Identity` is required.
     pub fn from_etcd_value(bytes: &[u8]) -> Result<Self, ValueError> {
-        let e: EntryIn = serde_json::from_slice(bytes).map_err(|e| ValueError::Json(e.to_string()))?;
+        let e: EntryIn =
+            serde_json::from_slice(bytes).map_err(|e| ValueError::Json(e.to_string()))?;
         let identity = e.identity.ok_or(ValueError::MissingIdentity)?.try_into()?;
         Ok(Self {
             identity,

@@ -39,7 +39,12 @@ async fn put(client: &mut Client, w: &WorkerInfo, lease: Option<i64>) {
 }
 
 fn hosts(m: &Membership) -> Vec<i32> {
-    let mut ports: Vec<i32> = m.current_ring().workers().iter().map(|w| w.address.http_server_port).collect();
+    let mut ports: Vec<i32> = m
+        .current_ring()
+        .workers()
+        .iter()
+        .map(|w| w.address.http_server_port)
+        .collect();
     ports.sort_unstable();
     ports
 }
@@ -59,17 +64,25 @@ async fn wait_ports(m: &Membership, want: &[i32], limit: Duration) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_deletes_leases_and_garbage() {
     let Some(etcd) = Etcd::start() else { return };
-    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None).await.unwrap();
+    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None)
+        .await
+        .unwrap();
     let (w1, w2, w3) = (worker("w1", 1001), worker("w2", 1002), worker("w3", 1003));
     for w in [&w1, &w2, &w3] {
         put(&mut client, w, None).await;
     }
     // Garbage under the prefix, and a worker of another cluster whose name
     // starts with ours: neither may count.
-    client.put(format!("{PREFIX}worker-garbage"), "not json", None).await.unwrap();
+    client
+        .put(format!("{PREFIX}worker-garbage"), "not json", None)
+        .await
+        .unwrap();
     client
         .put(
-            format!("/ServiceDiscovery/DefaultAlluxioCluster2/{}", worker("x", 9).identity.service_entity_name()),
+            format!(
+                "/ServiceDiscovery/DefaultAlluxioCluster2/{}",
+                worker("x", 9).identity.service_entity_name()
+            ),
             worker("x", 9).to_etcd_value(),
             None,
         )
@@ -102,26 +115,37 @@ async fn joins_deletes_leases_and_garbage() {
     eprintln!("lease expiry seen after {took:?}");
 
     // A value that turns into garbage drops that worker; the rest still count.
-    client.put(key(&w4), "{\"Identity\":7}", None).await.unwrap();
+    client
+        .put(key(&w4), "{\"Identity\":7}", None)
+        .await
+        .unwrap();
     wait_ports(&m, &[1001, 1003], Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_resumes_after_etcd_restart() {
-    let Some(mut etcd) = Etcd::start() else { return };
-    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None).await.unwrap();
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None)
+        .await
+        .unwrap();
     put(&mut client, &worker("a", 2001), None).await;
     let m = membership(&etcd);
     m.ring().await.unwrap();
 
     etcd.stop();
     // While etcd is down the last ring keeps serving, and the failure is recorded.
-    m.wait_for(Duration::from_secs(15), |s| s.error.is_some()).await.unwrap();
+    m.wait_for(Duration::from_secs(15), |s| s.error.is_some())
+        .await
+        .unwrap();
     assert_eq!(hosts(&m), [2001]);
     assert!(m.ring().await.is_ok());
 
     etcd.restart();
-    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None).await.unwrap();
+    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None)
+        .await
+        .unwrap();
     put(&mut client, &worker("b", 2002), None).await;
     let took = wait_ports(&m, &[2001, 2002], Duration::from_secs(15)).await;
     eprintln!("new worker seen {took:?} after etcd came back");
@@ -132,7 +156,10 @@ async fn empty_cluster_and_unreachable_etcd_are_clear_errors() {
     let Some(etcd) = Etcd::start() else { return };
     let m = membership(&etcd);
     let err = m.ring().await.unwrap_err().to_string();
-    assert!(err.contains("no Alluxio worker is registered") && err.contains(&etcd.endpoint()), "{err}");
+    assert!(
+        err.contains("no Alluxio worker is registered") && err.contains(&etcd.endpoint()),
+        "{err}"
+    );
 
     let cfg = ClientConfig::from_input(&ConfigInput {
         etcd_hosts: Some(format!("127.0.0.1:{}", common::free_port())),
@@ -147,7 +174,9 @@ async fn empty_cluster_and_unreachable_etcd_are_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_are_tried_in_turn() {
     let Some(etcd) = Etcd::start() else { return };
-    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None).await.unwrap();
+    let mut client = Client::connect([format!("http://{}", etcd.endpoint())], None)
+        .await
+        .unwrap();
     put(&mut client, &worker("a", 3001), None).await;
     let dead = format!("127.0.0.1:{}", common::free_port());
     let cfg = ClientConfig::from_input(&ConfigInput {

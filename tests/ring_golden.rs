@@ -25,7 +25,10 @@ fn worker(id: WorkerIdentity) -> WorkerInfo {
 
 fn ring_from_list() -> Ring {
     let list = asset("workerList.json");
-    Ring::new(list.as_array().unwrap().iter().map(|v| worker(identity(v))), 5)
+    Ring::new(
+        list.as_array().unwrap().iter().map(|v| worker(identity(v))),
+        5,
+    )
 }
 
 fn ring_from_hostnames() -> Ring {
@@ -60,8 +63,14 @@ fn active_nodes_map_from_worker_list() {
 
 #[test]
 fn hostnames_give_the_same_ring() {
-    let a: Vec<(i32, WorkerIdentity)> = ring_from_list().nodes().map(|(p, w)| (p, w.identity.clone())).collect();
-    let b: Vec<(i32, WorkerIdentity)> = ring_from_hostnames().nodes().map(|(p, w)| (p, w.identity.clone())).collect();
+    let a: Vec<(i32, WorkerIdentity)> = ring_from_list()
+        .nodes()
+        .map(|(p, w)| (p, w.identity.clone()))
+        .collect();
+    let b: Vec<(i32, WorkerIdentity)> = ring_from_hostnames()
+        .nodes()
+        .map(|(p, w)| (p, w.identity.clone()))
+        .collect();
     assert_eq!(a, b);
 }
 

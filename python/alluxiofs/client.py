@@ -65,6 +65,8 @@ class AlluxioClient:
         args: Dict[str, Any] = dict(kwargs)
         args.update(etcd_hosts=etcd_hosts, worker_hosts=worker_hosts)
         if options is not None:
+            if not isinstance(options, Mapping):
+                raise ValueError(f"invalid options={options!r}: expected a dict")
             args["options"] = dict(options)
         self._args = {k: v for k, v in args.items() if v is not None}
         self._core = _core.Client(**self._args)

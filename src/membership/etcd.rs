@@ -46,7 +46,11 @@ pub(crate) async fn run(cfg: EtcdConfig, cluster: String, publisher: Publisher) 
         match end {
             End::Relist => backoff = BACKOFF_MIN,
             End::Failed(e) => {
-                let pause = if matches!(e, Error::EtcdAuth { .. }) { AUTH_RETRY } else { backoff };
+                let pause = if matches!(e, Error::EtcdAuth { .. }) {
+                    AUTH_RETRY
+                } else {
+                    backoff
+                };
                 if !down {
                     log::warn!(
                         "alluxiofs: {e}; keeping the last ring ({} workers) and retrying",
@@ -87,7 +91,10 @@ fn classify(cfg: &EtcdConfig, e: &etcd_client::Error) -> Error {
 }
 
 /// Connects to the first endpoint that answers a listing.
-async fn connect_and_list(cfg: &EtcdConfig, prefix: &str) -> Result<(Client, Vec<KeyValue>, i64), Error> {
+async fn connect_and_list(
+    cfg: &EtcdConfig,
+    prefix: &str,
+) -> Result<(Client, Vec<KeyValue>, i64), Error> {
     let mut last = None;
     for ep in &cfg.endpoints {
         let mut opts = ConnectOptions::new()
@@ -100,8 +107,12 @@ async fn connect_and_list(cfg: &EtcdConfig, prefix: &str) -> Result<(Client, Vec
         let url = format!("http://{}", ep.authority());
         let attempt = async {
             let mut client = Client::connect([url.as_str()], Some(opts)).await?;
-            let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await?;
-            let rev = resp.header().map_or(0, etcd_client::ResponseHeader::revision);
+            let resp = client
+                .get(prefix, Some(GetOptions::new().with_prefix()))
+                .await?;
+            let rev = resp
+                .header()
+                .map_or(0, etcd_client::ResponseHeader::revision);
             Ok::<_, etcd_client::Error>((client, resp.kvs().to_vec(), rev))
         };
         match timeout(REQUEST_TIMEOUT, attempt).await {
@@ -165,7 +176,9 @@ async fn session(
     if std::mem::take(down) {
         log::info!("alluxiofs: etcd {} reachable again", cfg.endpoints_text());
     }
-    let opts = WatchOptions::new().with_prefix().with_start_revision(rev + 1);
+    let opts = WatchOptions::new()
+        .with_prefix()
+        .with_start_revision(rev + 1);
     let mut stream = match timeout(REQUEST_TIMEOUT, client.watch(prefix, Some(opts))).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return End::Failed(classify(cfg, &e)),
@@ -177,7 +190,10 @@ async fn session(
         }
     };
     // Far future stands in for "never" when periodic re-listing is off.
-    let relist_at = Instant::now() + cfg.refresh.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+    let relist_at = Instant::now()
+        + cfg
+            .refresh
+            .unwrap_or(Duration::from_secs(100 * 365 * 86_400));
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,

@@ -67,12 +67,20 @@ impl Publisher {
 fn log_changes(old: &Ring, new: &Ring) {
     for w in new.workers() {
         if !old.workers().iter().any(|o| o.identity == w.identity) {
-            log::info!("alluxiofs: worker {} joined at {}", w.identity, w.http_authority());
+            log::info!(
+                "alluxiofs: worker {} joined at {}",
+                w.identity,
+                w.http_authority()
+            );
         }
     }
     for w in old.workers() {
         if !new.workers().iter().any(|n| n.identity == w.identity) {
-            log::info!("alluxiofs: worker {} left ({})", w.identity, w.http_authority());
+            log::info!(
+                "alluxiofs: worker {} left ({})",
+                w.identity,
+                w.http_authority()
+            );
         }
     }
 }
@@ -103,7 +111,10 @@ impl Membership {
     /// Starts membership for `config`. Static lists are ready at once and touch
     /// no network; etcd starts a watch task on `rt`.
     pub fn start(config: &ClientConfig, rt: &tokio::runtime::Handle) -> Self {
-        let ring = Arc::new(ArcSwap::from_pointee(Ring::new(Vec::new(), config.virtual_nodes)));
+        let ring = Arc::new(ArcSwap::from_pointee(Ring::new(
+            Vec::new(),
+            config.virtual_nodes,
+        )));
         let (tx, rx) = watch::channel(Status::default());
         let publisher = Publisher {
             ring: ring.clone(),
@@ -113,10 +124,24 @@ impl Membership {
         let (description, task) = match &config.membership {
             MembershipConfig::Static(hosts) => {
                 publisher.publish(static_workers(hosts));
-                (format!("worker_hosts {}", hosts.iter().map(|h| h.authority()).collect::<Vec<_>>().join(",")), None)
+                (
+                    format!(
+                        "worker_hosts {}",
+                        hosts
+                            .iter()
+                            .map(|h| h.authority())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    None,
+                )
             }
             MembershipConfig::Etcd(e) => {
-                let desc = format!("etcd {} (cluster {})", e.endpoints_text(), config.cluster_name);
+                let desc = format!(
+                    "etcd {} (cluster {})",
+                    e.endpoints_text(),
+                    config.cluster_name
+                );
                 let task = rt.spawn(etcd::run(e.clone(), config.cluster_name.clone(), publisher));
                 (desc, Some(task.abort_handle()))
             }
@@ -147,7 +172,11 @@ impl Membership {
     }
 
     /// Waits until the status satisfies `pred` (or `timeout` passes).
-    pub async fn wait_for(&self, timeout: Duration, pred: impl FnMut(&Status) -> bool) -> Result<Status> {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl FnMut(&Status) -> bool,
+    ) -> Result<Status> {
         let mut rx = self.inner.status.clone();
         let waited = tokio::time::timeout(timeout, async {
             rx.wait_for(pred).await.map(|s| s.clone())
@@ -173,7 +202,8 @@ impl Membership {
         let status = if status.synced {
             status
         } else {
-            self.wait_for(FIRST_SYNC_TIMEOUT, |s| s.synced || s.error.is_some()).await?
+            self.wait_for(FIRST_SYNC_TIMEOUT, |s| s.synced || s.error.is_some())
+                .await?
         };
         if !status.synced {
             return Err(status.error.unwrap_or_else(|| Error::NoWorkers {

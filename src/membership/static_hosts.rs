@@ -12,7 +12,11 @@ pub fn static_workers(hosts: &[HostPort]) -> Vec<WorkerInfo> {
     hosts
         .iter()
         .map(|h| {
-            let name = if h.explicit_port { h.authority() } else { h.host.clone() };
+            let name = if h.explicit_port {
+                h.authority()
+            } else {
+                h.host.clone()
+            };
             WorkerInfo {
                 identity: WorkerIdentity::from_hostname(&name),
                 address: WorkerNetAddress::with_http(h.host.clone(), h.port),

@@ -29,9 +29,14 @@ fn scalar(key: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
         return Ok(None);
     };
     if v.is_instance_of::<PyBool>() {
-        return Err(PyValueError::new_err(format!("invalid {key}={v}: expected a number or a string")));
+        return Err(PyValueError::new_err(format!(
+            "invalid {key}={v}: expected a number or a string"
+        )));
     }
-    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
+    if v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyInt>()
+        || v.is_instance_of::<PyFloat>()
+    {
         return Ok(Some(v.str()?.to_string()));
     }
     Err(PyValueError::new_err(format!(
@@ -45,17 +50,24 @@ fn options(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let Some(v) = v.filter(|v| !v.is_none()) else {
         return Ok(Vec::new());
     };
-    let d = v
-        .cast::<PyDict>()
-        .map_err(|_| PyValueError::new_err(format!("invalid options={}: expected a dict", v.repr().map_or_else(|_| "?".into(), |r| r.to_string()))))?;
+    let d = v.cast::<PyDict>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid options={}: expected a dict",
+            v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+        ))
+    })?;
     let mut out = Vec::with_capacity(d.len());
     for (k, val) in d.iter() {
-        let key: String = k
-            .extract()
-            .map_err(|_| PyValueError::new_err(format!("invalid options key {}: expected a string", k)))?;
+        let key: String = k.extract().map_err(|_| {
+            PyValueError::new_err(format!("invalid options key {}: expected a string", k))
+        })?;
         // Alluxio properties are strings; accept ints/bools as their text.
         let text = if val.is_instance_of::<PyBool>() {
-            if val.is_truthy()? { "true".to_owned() } else { "false".to_owned() }
+            if val.is_truthy()? {
+                "true".to_owned()
+            } else {
+                "false".to_owned()
+            }
         } else {
             val.str()?.to_string()
         };
@@ -86,7 +98,9 @@ impl PyClient {
             // runtime that does not exist here, so never drop (abort) it.
             std::mem::forget(stale);
         }
-        let m = runtime::current().map_err(to_pyerr)?.membership(&self.config);
+        let m = runtime::current()
+            .map_err(to_pyerr)?
+            .membership(&self.config);
         *slot = Some((pid, m.clone()));
         Ok(m)
     }
@@ -137,7 +151,10 @@ impl PyClient {
             ("cluster_name", cluster_name),
             ("etcd_username", etcd_username),
             ("etcd_password", etcd_password),
-            ("etcd_refresh_workers_interval", etcd_refresh_workers_interval),
+            (
+                "etcd_refresh_workers_interval",
+                etcd_refresh_workers_interval,
+            ),
         ];
         for (k, v) in named {
             if let Some(v) = v.filter(|v| !v.is_none()) {
@@ -155,7 +172,10 @@ impl PyClient {
             cluster_name: scalar("cluster_name", cluster_name)?,
             etcd_username: scalar("etcd_username", etcd_username)?,
             etcd_password: scalar("etcd_password", etcd_password)?,
-            etcd_refresh_workers_interval: scalar("etcd_refresh_workers_interval", etcd_refresh_workers_interval)?,
+            etcd_refresh_workers_interval: scalar(
+                "etcd_refresh_workers_interval",
+                etcd_refresh_workers_interval,
+            )?,
         };
         let config = ClientConfig::from_input(&input).map_err(to_pyerr)?;
         Ok(Self {
@@ -199,13 +219,21 @@ impl PyClient {
 
     /// The `n` workers owning `key` (a full UFS path, used verbatim), in ring order.
     #[pyo3(signature = (key, n=1))]
-    fn locate<'py>(&self, py: Python<'py>, key: &str, n: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn locate<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        n: usize,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         if n == 0 {
             return Err(PyValueError::new_err("invalid n=0: must be at least 1"));
         }
         let m = self.membership()?;
         let ring = run_blocking(py, async move { m.ring().await })?;
-        ring.get_multiple(key, n).into_iter().map(|w| worker_dict(py, w)).collect()
+        ring.get_multiple(key, n)
+            .into_iter()
+            .map(|w| worker_dict(py, w))
+            .collect()
     }
 
     fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> ((), Bound<'py, PyDict>) {
@@ -217,7 +245,11 @@ impl PyClient {
         let mut parts = Vec::new();
         for (k, v) in kw.iter() {
             let key: String = k.extract()?;
-            let shown = if key.contains("password") { "'***'".to_owned() } else { v.repr()?.to_string() };
+            let shown = if key.contains("password") {
+                "'***'".to_owned()
+            } else {
+                v.repr()?.to_string()
+            };
             parts.push(format!("{key}={shown}"));
         }
         Ok(format!("Client({})", parts.join(", ")))

@@ -6,7 +6,9 @@
 //! `EtcdConnectionError(EtcdError, ConnectionError)`) are built with
 //! `type(...)` because `create_exception!` takes a single base.
 
-use pyo3::exceptions::{PyConnectionError, PyOSError, PyPermissionError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{
+    PyConnectionError, PyOSError, PyPermissionError, PyTimeoutError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -61,19 +63,28 @@ fn derived(py: Python<'_>) -> PyResult<&Derived> {
             etcd_connection: make_class(
                 py,
                 "EtcdConnectionError",
-                &[py.get_type::<EtcdError>(), py.get_type::<PyConnectionError>()],
+                &[
+                    py.get_type::<EtcdError>(),
+                    py.get_type::<PyConnectionError>(),
+                ],
                 "etcd could not be reached (also a ConnectionError).",
             )?,
             etcd_auth: make_class(
                 py,
                 "EtcdAuthError",
-                &[py.get_type::<EtcdError>(), py.get_type::<PyPermissionError>()],
+                &[
+                    py.get_type::<EtcdError>(),
+                    py.get_type::<PyPermissionError>(),
+                ],
                 "etcd rejected the credentials (also a PermissionError).",
             )?,
             timeout: make_class(
                 py,
                 "AlluxioTimeoutError",
-                &[py.get_type::<AlluxioError>(), py.get_type::<PyTimeoutError>()],
+                &[
+                    py.get_type::<AlluxioError>(),
+                    py.get_type::<PyTimeoutError>(),
+                ],
                 "An Alluxio operation timed out (also a TimeoutError).",
             )?,
         })

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// An etcd process this test owns. Killed on drop.
@@ -26,7 +30,10 @@ impl Etcd {
     pub fn start() -> Option<Self> {
         if Command::new("etcd").arg("--version").output().is_err() {
             // CI installs etcd: there a missing binary is a failure, not a skip.
-            assert!(std::env::var_os("CI").is_none(), "etcd is not installed (apt-get install etcd-server)");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "etcd is not installed (apt-get install etcd-server)"
+            );
             eprintln!("SKIP: etcd is not installed (apt-get install etcd-server)");
             return None;
         }
@@ -55,8 +62,18 @@ impl Etcd {
         let child = Command::new("etcd")
             .args(["--name", "test", "--data-dir"])
             .arg(self.data_dir())
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &format!("test={peer}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,75 @@
+"""Type stubs for the native module ``alluxiofs._core`` (hand-written)."""
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union, final
+
+__all__ = [
+    "AlluxioError",
+    "AlluxioTimeoutError",
+    "Client",
+    "EtcdAuthError",
+    "EtcdConnectionError",
+    "EtcdError",
+    "NoWorkersError",
+    "__version__",
+    "_after_fork",
+]
+__version__: str
+
+_Scalar = Union[str, int, float]
+
+class AlluxioError(OSError):
+    """Base class of Alluxio-specific failures (an OSError)."""
+
+class NoWorkersError(AlluxioError):
+    """Membership is known but no Alluxio worker is registered."""
+
+class EtcdError(AlluxioError):
+    """Worker discovery through etcd failed."""
+
+class EtcdConnectionError(EtcdError, ConnectionError):
+    """etcd could not be reached (also a ConnectionError)."""
+
+class EtcdAuthError(EtcdError, PermissionError):
+    """etcd rejected the credentials (also a PermissionError)."""
+
+class AlluxioTimeoutError(AlluxioError, TimeoutError):
+    """An Alluxio operation timed out (also a TimeoutError)."""
+
+@final
+class Client:
+    """The native client. Picklable: it is rebuilt from its arguments."""
+
+    def __new__(
+        cls,
+        *,
+        etcd_hosts: Optional[_Scalar] = None,
+        etcd_port: Optional[_Scalar] = None,
+        worker_hosts: Optional[_Scalar] = None,
+        worker_http_port: Optional[_Scalar] = None,
+        options: Optional[Mapping[str, Any]] = None,
+        page_size: Optional[_Scalar] = None,
+        hash_node_per_worker: Optional[_Scalar] = None,
+        cluster_name: Optional[_Scalar] = None,
+        etcd_username: Optional[_Scalar] = None,
+        etcd_password: Optional[_Scalar] = None,
+        etcd_refresh_workers_interval: Optional[_Scalar] = None,
+    ) -> Client: ...
+    @property
+    def page_size(self) -> int:
+        """Page size in bytes."""
+    @property
+    def virtual_nodes(self) -> int:
+        """Virtual nodes per worker on the ring."""
+    @property
+    def cluster_name(self) -> str:
+        """The Alluxio cluster name (etcd prefix)."""
+    def workers(self) -> List[Dict[str, Any]]:
+        """Current workers: ``[{"host", "http_port", "identity"}]``."""
+    def shares(self) -> List[float]:
+        """Fraction of the hash space each current worker owns, in ``workers()`` order."""
+    def locate(self, key: str, n: int = 1) -> List[Dict[str, Any]]:
+        """The ``n`` workers owning ``key`` (a full UFS path, used verbatim), in ring order."""
+    def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...
+
+def _after_fork() -> None:
+    """Forgets the parent's runtime and memberships in a forked child."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs every check and test: Rust format, lints and
+# tests (including a real etcd), Python lints, type stubs and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+step "cargo fmt --check";          cargo fmt --check
+step "cargo clippy";               cargo clippy -q --all-targets -- -D warnings
+step "cargo clippy (python)";      cargo clippy -q --all-targets --features python -- -D warnings
+step "cargo test";                 cargo test -q
+step "ruff";                       ruff check python tests examples && ruff format --check python tests examples
+step "mypy";                       mypy python
+step "stubtest";                   python -m mypy.stubtest alluxiofs._core
+step "pytest";                     pytest -q "$@"

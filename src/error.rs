@@ -40,6 +40,41 @@ pub enum Error {
         message: String,
     },
 
+    /// A file, directory, page or job does not exist (HTTP 404, `FileNotFoundError`).
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// Access refused, e.g. a path outside the worker's under-storage roots
+    /// (HTTP 403, `PermissionError`).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+
+    /// The target exists already (HTTP 409, `FileExistsError`).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+
+    /// A request argument is invalid (HTTP 400, `ValueError`).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The under storage failed (HTTP 500).
+    #[error("under storage error at {path}: {message}")]
+    Ufs {
+        /// The path being accessed.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// Local I/O failed, e.g. in the page store (HTTP 500).
+    #[error("{context}: {message}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        message: String,
+    },
+
     /// An operation did not finish in time.
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
@@ -48,4 +83,33 @@ pub enum Error {
         /// How long.
         after: Duration,
     },
+}
+
+impl Error {
+    /// An [`Error::Io`] from an `std::io::Error`, keeping its kind where it matters.
+    pub fn io(context: impl Into<String>, e: &std::io::Error) -> Self {
+        let context = context.into();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Self::NotFound(context),
+            std::io::ErrorKind::PermissionDenied => Self::PermissionDenied(context),
+            std::io::ErrorKind::AlreadyExists => Self::AlreadyExists(context),
+            _ => Self::Io {
+                context,
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// The HTTP status a worker answers with for this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidConfig(_) | Self::InvalidArgument(_) => 400,
+            Self::PermissionDenied(_) | Self::EtcdAuth { .. } => 403,
+            Self::NotFound(_) => 404,
+            Self::AlreadyExists(_) => 409,
+            Self::NoWorkers { .. } | Self::EtcdUnavailable { .. } => 503,
+            Self::Timeout { .. } => 504,
+            Self::Ufs { .. } | Self::Io { .. } => 500,
+        }
+    }
 }

@@ -9,9 +9,11 @@ pub mod error;
 pub mod identity;
 pub mod membership;
 pub mod murmur3;
+pub mod path_id;
 pub mod ring;
 pub mod runtime;
 pub mod size;
+pub mod worker;
 pub mod worker_info;
 
 #[cfg(feature = "python")]

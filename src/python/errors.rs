@@ -7,7 +7,8 @@
 //! `type(...)` because `create_exception!` takes a single base.
 
 use pyo3::exceptions::{
-    PyConnectionError, PyOSError, PyPermissionError, PyTimeoutError, PyValueError,
+    PyConnectionError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
+    PyTimeoutError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -115,7 +116,11 @@ fn instantiate(py: Python<'_>, cls: &Py<PyType>, msg: String) -> PyErr {
 pub fn to_pyerr(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
-        Error::InvalidConfig(_) => PyValueError::new_err(msg),
+        Error::InvalidConfig(_) | Error::InvalidArgument(_) => PyValueError::new_err(msg),
+        Error::NotFound(_) => PyFileNotFoundError::new_err(msg),
+        Error::PermissionDenied(_) => PyPermissionError::new_err(msg),
+        Error::AlreadyExists(_) => PyFileExistsError::new_err(msg),
+        Error::Ufs { .. } | Error::Io { .. } => AlluxioError::new_err(msg),
         Error::NoWorkers { .. } => NoWorkersError::new_err(msg),
         Error::EtcdUnavailable { .. } | Error::EtcdAuth { .. } | Error::Timeout { .. } => {
             Python::attach(|py| match derived(py) {

@@ -1,0 +1,1 @@
+//! Page store: cached pages on disk under a byte quota (in progress).

@@ -78,6 +78,18 @@ impl WorkerIdentity {
         Self::from_uuid_bytes(b)
     }
 
+    /// Parses canonical UUID text (`cb157baa-afe0-4b98-8af0-1a4645d38456`), as
+    /// stored in a worker's identity file.
+    pub fn from_uuid_str(text: &str) -> Result<Self, IdentityError> {
+        let t = text.trim();
+        let dashes_ok = t.len() == 36 && [8, 13, 18, 23].iter().all(|&i| t.as_bytes()[i] == b'-');
+        let hex_part: String = t.chars().filter(|&c| c != '-').collect();
+        if !dashes_ok || hex_part.len() != 32 {
+            return Err(IdentityError::BadHex(t.to_owned()));
+        }
+        Self::from_hex(1, &hex_part.to_ascii_lowercase())
+    }
+
     /// A fresh random version-1 identity (UUID v4), as a new Java worker makes.
     pub fn random_v4(random: [u8; 16]) -> Self {
         let mut b = random;
@@ -205,6 +217,20 @@ mod tests {
         ));
         let v0 = WorkerIdentity::from_hex(0, "0000000000000007").unwrap();
         assert_eq!(v0.service_entity_name(), "worker-7");
+    }
+
+    #[test]
+    fn uuid_text_round_trip() {
+        let id = WorkerIdentity::from_uuid_str("CB157BAA-afe0-4b98-8af0-1a4645d38456").unwrap();
+        assert_eq!(id.to_string(), "cb157baa-afe0-4b98-8af0-1a4645d38456");
+        for bad in [
+            "",
+            "cb157baa",
+            "cb157baaafe04b988af01a4645d38456",
+            "zb157baa-afe0-4b98-8af0-1a4645d38456",
+        ] {
+            assert!(WorkerIdentity::from_uuid_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

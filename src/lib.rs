@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error;
+pub mod gson;
 pub mod identity;
 pub mod membership;
 pub mod murmur3;

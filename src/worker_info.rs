@@ -133,15 +133,7 @@ impl WorkerInfo {
             generation: -1,
             name: self.identity.service_entity_name(),
         };
-        let json = serde_json::to_string(&out).expect("plain structs serialise");
-        // These characters can only occur inside JSON strings, so a global
-        // replace is exactly Gson's escaping.
-        json.replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026")
-            .replace('=', "\\u003d")
-            .replace('\'', "\\u0027")
-            .into_bytes()
+        crate::gson::to_string(&out).into_bytes()
     }
 
     /// `host:port` of the worker's REST server.

@@ -12,6 +12,7 @@ __all__ = [
     "NoWorkersError",
     "__version__",
     "_after_fork",
+    "run_worker",
 ]
 __version__: str
 
@@ -70,6 +71,33 @@ class Client:
     def locate(self, key: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers owning ``key`` (a full UFS path, used verbatim), in ring order."""
     def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...
+
+def run_worker(
+    *,
+    ufs: str,
+    cache_dir: str,
+    host: Optional[str] = None,
+    advertise_host: Optional[str] = None,
+    port: Optional[str] = None,
+    cache_size: Optional[str] = None,
+    page_size: Optional[str] = None,
+    etcd_hosts: Optional[str] = None,
+    etcd_port: Optional[str] = None,
+    worker_hosts: Optional[str] = None,
+    cluster_name: Optional[str] = None,
+    etcd_username: Optional[str] = None,
+    etcd_password: Optional[str] = None,
+    lease_ttl: Optional[str] = None,
+    oss_strict: bool = False,
+    identity: Optional[str] = None,
+    s3_endpoint: Optional[str] = None,
+    s3_region: Optional[str] = None,
+    s3_access_key_id: Optional[str] = None,
+    s3_secret_access_key: Optional[str] = None,
+    virtual_nodes: Optional[str] = None,
+    node_response: Optional[str] = None,
+) -> None:
+    """Runs a cache worker in this process until SIGINT/SIGTERM (``alluxiofs worker``)."""
 
 def _after_fork() -> None:
     """Forgets the parent's runtime and memberships in a forked child."""

@@ -46,3 +46,15 @@ where
         Outcome::Interrupted(e) => Err(e),
     }
 }
+
+/// Runs a long-lived service (the worker) on the process runtime with the GIL
+/// released. The service handles SIGINT/SIGTERM itself (graceful shutdown),
+/// so signals are not polled here.
+pub fn run_service<F>(py: Python<'_>, fut: F) -> PyResult<()>
+where
+    F: Future<Output = Result<()>> + Send,
+{
+    let state = runtime::current().map_err(to_pyerr)?;
+    py.detach(|| state.runtime().block_on(fut))
+        .map_err(to_pyerr)
+}

@@ -3,6 +3,7 @@
 mod blocking;
 mod client;
 mod errors;
+mod worker;
 
 use pyo3::prelude::*;
 
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -1,5 +1,15 @@
 //! The alluxiofs cache worker: an Alluxio 3.x-compatible worker (PROTOCOL.md
 //! §1, §5, Appendix B) built on the same pure modules as the client.
 
+pub mod config;
+pub mod file_info;
+pub mod identity_file;
+pub mod load_job;
 pub mod page_store;
+pub mod query;
+pub mod registration;
+pub mod respond;
+pub mod routes;
+pub mod server;
+pub mod state;
 pub mod ufs;

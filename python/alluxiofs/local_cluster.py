@@ -1,0 +1,269 @@
+"""``alluxiofs local-cluster``: etcd (optional) and N workers on loopback.
+
+Each worker is its own OS process (so a test can kill one). When every worker
+answers ``/v1/health`` (and, with etcd, is registered) one JSON line is
+printed on stdout::
+
+    {"etcd_hosts": "127.0.0.1:PORT" | null, "worker_hosts": "127.0.0.1:P1,...",
+     "worker_pids": [...], "ufs": "..."}
+
+SIGINT/SIGTERM stops every process it started (workers first, so they revoke
+their etcd leases), then removes the cache directory if it made one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any, Dict, List, Optional
+
+from alluxiofs.etcd_process import EtcdProcess, free_port
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds the ``local-cluster`` options to ``p``."""
+    p.add_argument("--workers", type=int, default=3, help="number of workers (default 3)")
+    p.add_argument(
+        "--ufs", required=True, help="under storage: a directory, file:///dir or s3://bucket/prefix"
+    )
+    p.add_argument(
+        "--start-etcd", action="store_true", help="start a private etcd (Debian etcd-server)"
+    )
+    p.add_argument("--etcd-hosts", default=None, help="use this etcd instead of starting one")
+    p.add_argument("--page-size", default=None, help="page size (default 1MB)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="parent of the workers' cache dirs (default: a temp dir, removed at exit)",
+    )
+    p.add_argument("--cache-size", default=None, help="page store quota per worker (default 1GB)")
+    p.add_argument("--lease-ttl", default="10", help="etcd lease TTL in seconds (default 10)")
+    p.add_argument("--oss-strict", action="store_true", help="workers serve only the OSS endpoints")
+    p.add_argument("--s3-endpoint", default=None)
+    p.add_argument("--s3-region", default=None)
+    p.add_argument("--s3-access-key-id", default=None)
+    p.add_argument("--s3-secret-access-key", default=None)
+
+
+def _ufs_url(ufs: str) -> str:
+    if "://" in ufs:
+        return ufs
+    path = os.path.abspath(ufs)
+    if not os.path.isdir(path):
+        raise ValueError(f"--ufs {ufs!r} is not a directory")
+    return "file://" + path
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+class LocalCluster:
+    """The processes of one local cluster (usable from tests as a context manager)."""
+
+    def __init__(
+        self,
+        ufs: str,
+        workers: int = 3,
+        start_etcd: bool = False,
+        etcd_hosts: Optional[str] = None,
+        page_size: Optional[str] = None,
+        cache_dir: Optional[str] = None,
+        cache_size: Optional[str] = None,
+        lease_ttl: str = "10",
+        oss_strict: bool = False,
+        s3: Optional[Dict[str, Optional[str]]] = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"--workers {workers}: need at least 1")
+        if start_etcd and etcd_hosts:
+            raise ValueError("give --start-etcd or --etcd-hosts, not both")
+        self.ufs = _ufs_url(ufs)
+        self.n = workers
+        self.etcd: Optional[EtcdProcess] = None
+        self.etcd_hosts = etcd_hosts
+        self._own_cache = cache_dir is None
+        self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="alluxiofs-cluster-")
+        self.ports = [free_port() for _ in range(workers)]
+        self.procs: List[subprocess.Popen[bytes]] = []
+        self._common = ["--ufs", self.ufs]
+        for flag, value in (
+            ("--page-size", page_size),
+            ("--cache-size", cache_size),
+            ("--lease-ttl", lease_ttl),
+        ):
+            if value is not None:
+                self._common += [flag, value]
+        for key, value in (s3 or {}).items():
+            if value is not None:
+                self._common += [f"--s3-{key.replace('_', '-')}", value]
+        if oss_strict:
+            self._common.append("--oss-strict")
+        self._start_etcd = start_etcd
+
+    @property
+    def worker_hosts(self) -> str:
+        """``127.0.0.1:P1,127.0.0.1:P2,...``"""
+        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def worker_command(self, i: int) -> List[str]:
+        """The command line of worker ``i``."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "alluxiofs",
+            "worker",
+            "--port",
+            str(self.ports[i]),
+            "--cache-dir",
+            os.path.join(self.cache_dir, f"worker-{i}"),
+            *self._common,
+        ]
+        if self.etcd_hosts:
+            cmd += ["--etcd-hosts", self.etcd_hosts]
+        else:
+            cmd += ["--worker-hosts", self.worker_hosts]
+        return cmd
+
+    def start_worker(self, i: int) -> subprocess.Popen[bytes]:
+        """Starts (or restarts) worker ``i`` on its port."""
+        proc = subprocess.Popen(self.worker_command(i), stdout=subprocess.DEVNULL)
+        if i < len(self.procs):
+            self.procs[i] = proc
+        else:
+            self.procs.append(proc)
+        return proc
+
+    def start(self) -> Dict[str, Any]:
+        """Starts everything and waits until ready; returns the JSON-line dict."""
+        try:
+            if self._start_etcd:
+                self.etcd = EtcdProcess()
+                self.etcd_hosts = self.etcd.endpoint
+            for i in range(self.n):
+                self.start_worker(i)
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self.info()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Waits until every worker is healthy and, with etcd, registered."""
+        deadline = time.monotonic() + timeout
+        pending = set(range(self.n))
+        while pending:
+            for i in sorted(pending):
+                code = self.procs[i].poll()
+                if code is not None:
+                    raise RuntimeError(f"worker {i} (port {self.ports[i]}) exited with code {code}")
+                if _healthy(self.ports[i]):
+                    pending.discard(i)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers {sorted(pending)} not ready after {timeout:.0f}s")
+            time.sleep(0.05)
+        if self.etcd_hosts:
+            from alluxiofs.client import AlluxioClient
+
+            client = AlluxioClient(etcd_hosts=self.etcd_hosts, etcd_refresh_workers_interval=0)
+            want = {f"127.0.0.1:{p}" for p in self.ports}
+            while True:
+                try:
+                    have = {f"{w['host']}:{w['http_port']}" for w in client.workers()}
+                except OSError:
+                    have = set()
+                if want <= have:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"workers not registered in etcd: {sorted(want - have)}")
+                time.sleep(0.05)
+
+    def info(self) -> Dict[str, Any]:
+        """The JSON-line dict."""
+        return {
+            "etcd_hosts": self.etcd_hosts,
+            "worker_hosts": self.worker_hosts,
+            "worker_pids": [p.pid for p in self.procs],
+            "ufs": self.ufs,
+        }
+
+    def stop(self) -> None:
+        """Stops every process this cluster started, workers first."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self.etcd is not None:
+            self.etcd.close()
+            self.etcd = None
+        if self._own_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_local_cluster(args: argparse.Namespace) -> int:
+    """The ``local-cluster`` command."""
+    cluster = LocalCluster(
+        ufs=args.ufs,
+        workers=args.workers,
+        start_etcd=args.start_etcd,
+        etcd_hosts=args.etcd_hosts,
+        page_size=args.page_size,
+        cache_dir=args.cache_dir,
+        cache_size=args.cache_size,
+        lease_ttl=args.lease_ttl,
+        oss_strict=args.oss_strict,
+        s3={
+            "endpoint": args.s3_endpoint,
+            "region": args.s3_region,
+            "access_key_id": args.s3_access_key_id,
+            "secret_access_key": args.s3_secret_access_key,
+        },
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    info = cluster.start()
+    try:
+        print(json.dumps(info), flush=True)
+        while not stop.wait(0.5):
+            for i, p in enumerate(cluster.procs):
+                if p.poll() is not None and not getattr(p, "_reported", False):
+                    logger.warning("worker %d (pid %d) exited with code %s", i, p.pid, p.returncode)
+                    p._reported = True  # type: ignore[attr-defined]
+    finally:
+        cluster.stop()
+    return 0

@@ -1,0 +1,208 @@
+//! Worker configuration: validated once from the command line's text values.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{
+    parse_hosts, ClientConfig, ConfigInput, EtcdConfig, HostPort, MembershipConfig,
+};
+use crate::error::{Error, Result};
+use crate::size::parse_size;
+use crate::worker::ufs::S3Options;
+
+/// Raw worker settings, as text (what `alluxiofs worker --help` lists).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerInput {
+    /// Address to bind (default 127.0.0.1).
+    pub host: Option<String>,
+    /// Host name published in etcd and `/v1/node` (default: `host`).
+    pub advertise_host: Option<String>,
+    /// REST port (default 28080; 0 = any free port).
+    pub port: Option<String>,
+    /// Directory for the page store and the identity file.
+    pub cache_dir: Option<String>,
+    /// Page store quota, an Alluxio size (default 1GB).
+    pub cache_size: Option<String>,
+    /// Under-storage roots, comma separated (`file:///dir`, `/dir`, `s3://bucket/prefix`).
+    pub ufs: Option<String>,
+    /// S3 endpoint URL (e.g. `http://127.0.0.1:5000`).
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    pub s3_secret_access_key: Option<String>,
+    /// Lease TTL in seconds for the etcd registration (default 120, Java's default).
+    pub lease_ttl: Option<String>,
+    /// Serve only the OSS endpoints and close the connection on errors.
+    pub oss_strict: bool,
+    /// A fixed UUID instead of the one kept in the cache directory.
+    pub identity: Option<String>,
+    /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
+    /// wheel reads) or `object` (a bare `WorkerNetAddress`).
+    pub node_response: Option<String>,
+    /// Cluster settings shared with the client: `etcd_hosts` (register and
+    /// find peers), or `worker_hosts` (static peers, for load jobs),
+    /// `page_size`, `cluster_name`, `options`, etcd credentials.
+    pub cluster: ConfigInput,
+}
+
+/// Validated worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Bind address.
+    pub host: String,
+    /// Published host.
+    pub advertise_host: String,
+    /// REST port (0 = any).
+    pub port: u16,
+    /// Page store and identity directory.
+    pub cache_dir: PathBuf,
+    /// Page store quota in bytes.
+    pub cache_size: u64,
+    /// Under-storage roots.
+    pub ufs_roots: Vec<String>,
+    /// S3 connection options.
+    pub s3: S3Options,
+    /// etcd registration lease TTL.
+    pub lease_ttl: Duration,
+    /// OSS-strict mode.
+    pub oss_strict: bool,
+    /// Fixed identity (UUID text).
+    pub identity: Option<String>,
+    /// Shape of `/v1/node` answers.
+    pub node_response: NodeResponse,
+    /// Page size in bytes.
+    pub page_size: u64,
+    /// Cluster name (etcd prefix).
+    pub cluster_name: String,
+    /// Virtual nodes per worker (for load-job placement).
+    pub virtual_nodes: u32,
+    /// Where peers come from; `None` = standalone.
+    pub membership: Option<MembershipConfig>,
+}
+
+/// Shape of the `/v1/node` answer (PROTOCOL.md §5.8 and its ambiguity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeResponse {
+    /// `[{"mBlockInfo":{"mBlockInfo":{"mLocations":[{"mWorkerAddress":{...}}]}}}]`,
+    /// what the published alluxiofs 1.0.17 client indexes into.
+    Array,
+    /// A bare `WorkerNetAddress` object, as PROTOCOL.md §5.8 describes.
+    Object,
+}
+
+fn invalid(key: &str, value: &str, why: &str) -> Error {
+    Error::InvalidConfig(format!("invalid {key}={value:?}: {why}"))
+}
+
+impl WorkerConfig {
+    /// Validates the inputs.
+    pub fn from_input(i: &WorkerInput) -> Result<Self> {
+        let standalone = i.cluster.etcd_hosts.is_none() && i.cluster.worker_hosts.is_none();
+        // Reuse the client's validation; a placeholder peer list stands in
+        // when the worker runs alone.
+        let mut cluster = i.cluster.clone();
+        if standalone {
+            cluster.worker_hosts = Some("localhost".into());
+        }
+        let client = ClientConfig::from_input(&cluster)?;
+        let host = i.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        let port = match &i.port {
+            None => 28080,
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| invalid("port", p, "expected 0 to 65535"))?,
+        };
+        let cache_dir = i
+            .cache_dir
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .ok_or_else(|| Error::InvalidConfig("cache_dir is required".into()))?;
+        let cache_size = match &i.cache_size {
+            None => 1 << 30,
+            Some(s) => parse_size(s)
+                .map_err(|e| Error::InvalidConfig(format!("invalid cache_size: {e}")))?,
+        };
+        if cache_size < client.page_size {
+            return Err(Error::InvalidConfig(format!(
+                "cache_size ({cache_size} bytes) is smaller than one page ({} bytes)",
+                client.page_size
+            )));
+        }
+        let ufs_roots: Vec<String> = i
+            .ufs
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ufs_roots.is_empty() {
+            return Err(Error::InvalidConfig(
+                "ufs is required (e.g. file:///data or s3://bucket/prefix)".into(),
+            ));
+        }
+        let lease_ttl = match &i.lease_ttl {
+            None => Duration::from_secs(120),
+            Some(t) => match t.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => Duration::from_secs(n),
+                _ => return Err(invalid("lease_ttl", t, "expected whole seconds >= 1")),
+            },
+        };
+        let node_response = match i.node_response.as_deref().map(str::trim) {
+            None | Some("array") => NodeResponse::Array,
+            Some("object") => NodeResponse::Object,
+            Some(other) => return Err(invalid("node_response", other, "expected array or object")),
+        };
+        Ok(Self {
+            node_response,
+            advertise_host: i.advertise_host.clone().unwrap_or_else(|| host.clone()),
+            host,
+            port,
+            cache_dir: PathBuf::from(cache_dir),
+            cache_size,
+            ufs_roots,
+            s3: S3Options {
+                endpoint: i.s3_endpoint.clone(),
+                region: i.s3_region.clone(),
+                access_key_id: i.s3_access_key_id.clone(),
+                secret_access_key: i.s3_secret_access_key.clone(),
+                session_token: None,
+            },
+            lease_ttl,
+            oss_strict: i.oss_strict,
+            identity: i.identity.clone(),
+            page_size: client.page_size,
+            cluster_name: client.cluster_name,
+            virtual_nodes: client.virtual_nodes,
+            membership: (!standalone).then_some(client.membership),
+        })
+    }
+
+    /// The etcd settings when the worker registers in etcd.
+    pub fn etcd(&self) -> Option<&EtcdConfig> {
+        match &self.membership {
+            Some(MembershipConfig::Etcd(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The static peers when the worker runs with `worker_hosts`.
+    pub fn peers(&self) -> Option<&[HostPort]> {
+        match &self.membership {
+            Some(MembershipConfig::Static(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `host:port` of this worker as a static peer entry, to give it the
+/// identity clients compute from a `worker_hosts` list.
+pub fn self_as_peer(host: &str, port: u16) -> Result<HostPort> {
+    let mut hp = parse_hosts("advertise_host", &format!("{host}:{port}"), port)?;
+    Ok(hp.remove(0))
+}

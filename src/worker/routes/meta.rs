@@ -1,0 +1,89 @@
+//! `/v1/files`, `/v1/info`, `/v1/node`, `/v1/health` (PROTOCOL.md §5.2, 5.3, 5.7, 5.8).
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{Response, StatusCode};
+
+use super::respond;
+use crate::error::Result;
+use crate::worker::config::NodeResponse;
+use crate::worker::file_info::{human_readable_size, ResponseFileInfo};
+use crate::worker::query::Query;
+use crate::worker::respond::{json, with_type};
+use crate::worker::state::Worker;
+use crate::worker::ufs::UfsStatus;
+
+/// The `ResponseFileInfo` of an under-storage entry.
+pub fn file_info(w: &Worker, st: UfsStatus) -> Result<ResponseFileInfo> {
+    let m_path = w.ufs().root_relative(&st.url)?;
+    let pct = if st.is_dir {
+        0
+    } else {
+        w.cached_percent(&st.url, st.length)
+    };
+    Ok(ResponseFileInfo {
+        mType: if st.is_dir { "directory" } else { "file" },
+        mHumanReadableFileSize: human_readable_size(st.length),
+        mPath: m_path,
+        mLastModificationTimeMs: st.mtime_ms,
+        mLength: st.length,
+        mCompleted: true,
+        mOwner: String::new(),
+        mGroup: String::new(),
+        mMode: if st.is_dir { 0o755 } else { 0o644 },
+        mCreationTimeMs: st.mtime_ms,
+        mLastAccessTimeMs: st.mtime_ms,
+        mPersisted: true,
+        mInAlluxioPercentage: pct,
+        mContentHash: st.content_hash,
+        mName: st.name,
+        mUfsPath: st.url,
+    })
+}
+
+/// `GET /v1/files?path=`: the children of a directory, or the file itself.
+pub async fn files(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Body> {
+    respond(&w, async {
+        let path = Query::parse(q.as_deref())?.require_form("path")?;
+        let entries = w.ufs().list(&path).await?;
+        let infos = entries
+            .into_iter()
+            .map(|st| file_info(&w, st))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(json(crate::gson::to_string(&infos)))
+    })
+    .await
+}
+
+/// `GET /v1/info?path=`: a one-element array describing `path`.
+pub async fn info(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Body> {
+    respond(&w, async {
+        let path = Query::parse(q.as_deref())?.require_form("path")?;
+        let st = w.ufs().stat(&path).await?;
+        Ok(json(crate::gson::to_string(&[file_info(&w, st)?])))
+    })
+    .await
+}
+
+/// `GET /v1/node?path=`: where to send requests for `path` — this worker,
+/// in the configured shape (see [`NodeResponse`]).
+pub async fn node(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Body> {
+    respond(&w, async {
+        // The path is parsed for shape only: this worker answers for itself.
+        Query::parse(q.as_deref())?;
+        let addr = &w.me().address;
+        let body = match w.config().node_response {
+            NodeResponse::Object => crate::gson::to_string(addr),
+            NodeResponse::Array => crate::gson::to_string(&serde_json::json!([
+                {"mBlockInfo": {"mBlockInfo": {"mLocations": [{"mWorkerAddress": addr}]}}}
+            ])),
+        };
+        Ok(json(body))
+    })
+    .await
+}
+
+/// `GET /v1/health`.
+pub async fn health() -> Response<Body> {
+    with_type(StatusCode::OK, "text/plain", "worker is active")
+}

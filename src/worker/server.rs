@@ -1,0 +1,187 @@
+//! Starting and stopping a worker: bind, open the page store and the under
+//! storage, register in etcd, serve HTTP/1.1 with keep-alive, and on shutdown
+//! revoke the etcd lease first so clients drop the worker at once.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+use crate::error::{Error, Result};
+use crate::worker::config::WorkerConfig;
+use crate::worker::page_store::{PageStore, PageStoreConfig};
+use crate::worker::registration::Registration;
+use crate::worker::respond::CloseConnection;
+use crate::worker::routes;
+use crate::worker::state::{resolve_identity, Worker};
+use crate::worker::ufs::Ufs;
+use crate::worker_info::{WorkerInfo, WorkerNetAddress};
+
+/// A worker serving in the background of the current runtime.
+pub struct RunningWorker {
+    addr: SocketAddr,
+    worker: Worker,
+    stop: watch::Sender<bool>,
+    serve: tokio::task::JoinHandle<()>,
+    registration: Option<Registration>,
+}
+
+/// Why a connection must be dropped without a response (OSS-strict mode).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request failed; closing the connection (OSS error model)")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+async fn serve_connection(stream: tokio::net::TcpStream, router: axum::Router) {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let router = router.clone();
+        async move {
+            let resp: Response<Body> = match router.oneshot(req.map(Body::new)).await {
+                Ok(r) => r,
+                Err(e) => match e {},
+            };
+            if resp.extensions().get::<CloseConnection>().is_some() {
+                // hyper closes the connection without writing a response.
+                return Err(Dropped);
+            }
+            Ok::<_, Dropped>(resp)
+        }
+    });
+    let _ = stream.set_nodelay(true);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.await {
+        log::debug!("alluxiofs worker: connection ended: {e}");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(stream, router.clone()));
+                }
+                Err(e) => {
+                    log::warn!("alluxiofs worker: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+impl RunningWorker {
+    /// Binds, opens the stores, registers (if etcd is configured) and starts serving.
+    pub async fn start(config: WorkerConfig) -> Result<Self> {
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .map_err(|e| Error::io(format!("binding {}:{}", config.host, config.port), &e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the bound address", &e))?;
+        let me = WorkerInfo {
+            identity: resolve_identity(&config, addr.port())?,
+            address: WorkerNetAddress::with_http(config.advertise_host.clone(), addr.port()),
+        };
+        let store = PageStore::open(PageStoreConfig {
+            dir: config.cache_dir.join("pages"),
+            page_size: config.page_size,
+            quota: config.cache_size,
+        })?;
+        let ufs = Ufs::new(&config.ufs_roots, &config.s3)?;
+        let worker = Worker::new(config.clone(), me.clone(), store, ufs)?;
+        let registration = match config.etcd() {
+            Some(etcd) => Some(
+                Registration::start(etcd.clone(), &config.cluster_name, &me, config.lease_ttl)
+                    .await?,
+            ),
+            None => None,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let serve = tokio::spawn(accept_loop(
+            listener,
+            routes::router(worker.clone()),
+            stop_rx,
+        ));
+        log::info!(
+            "alluxiofs worker {} serving {} on {}{}",
+            me.identity,
+            config.ufs_roots.join(","),
+            addr,
+            if config.oss_strict {
+                " (OSS-strict)"
+            } else {
+                ""
+            }
+        );
+        Ok(Self {
+            addr,
+            worker,
+            stop,
+            serve,
+            registration,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The worker's state (page store, UFS, identity).
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Revokes the registration, then stops accepting connections.
+    pub async fn stop(self) {
+        if let Some(r) = self.registration {
+            r.shutdown().await;
+        }
+        let _ = self.stop.send(true);
+        let _ = self.serve.await;
+    }
+}
+
+/// Runs a worker until `shutdown` completes.
+pub async fn run_until(
+    config: WorkerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let w = RunningWorker::start(config).await?;
+    shutdown.await;
+    log::info!("alluxiofs worker on {} shutting down", w.addr());
+    w.stop().await;
+    Ok(())
+}
+
+/// Resolves when the process receives SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => futures::future::pending::<()>().await,
+    }
+}

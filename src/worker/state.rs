@@ -1,0 +1,186 @@
+//! The worker's shared state and its read path: pages come from the page
+//! store, and on a miss from the under storage exactly once (single-flight).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::membership::{static_workers, Membership};
+use crate::path_id::path_id;
+use crate::ring::Ring;
+use crate::worker::config::{self_as_peer, WorkerConfig};
+use crate::worker::load_job::LoadJobs;
+use crate::worker::page_store::{FileMeta, PageStore};
+use crate::worker::ufs::Ufs;
+use crate::worker_info::WorkerInfo;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: WorkerConfig,
+    me: WorkerInfo,
+    store: PageStore,
+    ufs: Ufs,
+    membership: Option<Membership>,
+    jobs: LoadJobs,
+    http: reqwest::Client,
+}
+
+impl Worker {
+    /// Builds the worker state (opens the page store, checks the UFS roots,
+    /// starts watching peers). `me` must carry the bound port.
+    pub fn new(config: WorkerConfig, me: WorkerInfo, store: PageStore, ufs: Ufs) -> Result<Self> {
+        let membership = config.membership.clone().map(|m| {
+            let cc = ClientConfig {
+                membership: m,
+                cluster_name: config.cluster_name.clone(),
+                page_size: config.page_size,
+                virtual_nodes: config.virtual_nodes,
+            };
+            Membership::start(&cc, &tokio::runtime::Handle::current())
+        });
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                me,
+                store,
+                ufs,
+                membership,
+                jobs: LoadJobs::default(),
+                http,
+            }),
+        })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.inner.config
+    }
+    /// This worker's identity and address.
+    pub fn me(&self) -> &WorkerInfo {
+        &self.inner.me
+    }
+    /// The page store.
+    pub fn store(&self) -> &PageStore {
+        &self.inner.store
+    }
+    /// The under storage.
+    pub fn ufs(&self) -> &Ufs {
+        &self.inner.ufs
+    }
+    /// Load jobs of this worker.
+    pub fn jobs(&self) -> &LoadJobs {
+        &self.inner.jobs
+    }
+    /// HTTP client for talking to peers.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The ring of all workers (just this one when standalone).
+    pub async fn ring(&self) -> Result<Arc<Ring>> {
+        match &self.inner.membership {
+            Some(m) => m.ring().await,
+            None => Ok(Arc::new(Ring::new(
+                vec![self.inner.me.clone()],
+                self.inner.config.virtual_nodes,
+            ))),
+        }
+    }
+
+    /// Size and location of a file: from the store's record when known (no
+    /// UFS access for cached files), else from the under storage.
+    pub async fn file_meta(&self, id: &str, url: Option<&str>) -> Result<FileMeta> {
+        if let Some(m) = self.store().file_meta(id) {
+            if url.is_none_or(|u| u == m.ufs_path) {
+                return Ok(m);
+            }
+        }
+        let url = url.ok_or_else(|| {
+            Error::NotFound(format!(
+                "file {id} is not cached and no ufsFullPath was given"
+            ))
+        })?;
+        let st = self.ufs().stat(url).await?;
+        if st.is_dir {
+            return Err(Error::InvalidArgument(format!("{url} is a directory")));
+        }
+        let meta = FileMeta {
+            ufs_path: url.to_owned(),
+            length: st.length,
+            mtime_ms: st.mtime_ms,
+        };
+        self.store().set_file_meta(id, meta.clone())?;
+        Ok(meta)
+    }
+
+    /// Page `index` of a file, whole (the last page may be short; past EOF empty).
+    pub async fn page(&self, id: &str, meta: &FileMeta, index: u64) -> Result<Bytes> {
+        let p = self.config().page_size;
+        let start = index.saturating_mul(p);
+        if start >= meta.length {
+            return Ok(Bytes::new());
+        }
+        let want = p.min(meta.length - start);
+        let ufs = self.ufs().clone();
+        let url = meta.ufs_path.clone();
+        self.store()
+            .get_or_load(id, index, move || async move {
+                let b = ufs.read(&url, start, want).await?;
+                if b.len() as u64 != want {
+                    return Err(Error::Ufs {
+                        path: url,
+                        message: format!(
+                            "page {index}: read {} bytes, expected {want} (file changed?)",
+                            b.len()
+                        ),
+                    });
+                }
+                Ok(b)
+            })
+            .await
+    }
+
+    /// Drops cached pages and metadata of `url` (after a write, move or delete).
+    pub fn invalidate(&self, url: &str) {
+        self.store().remove_file(&path_id(url));
+    }
+
+    /// Percentage of `url`'s bytes cached here.
+    pub fn cached_percent(&self, url: &str, length: u64) -> u32 {
+        if length == 0 {
+            return 100;
+        }
+        let cached = self.store().cached_bytes(&path_id(url)).min(length);
+        u32::try_from(cached * 100 / length).unwrap_or(100)
+    }
+}
+
+/// This worker's identity: fixed, or from peers' static list, or persisted.
+pub fn resolve_identity(config: &WorkerConfig, port: u16) -> Result<crate::WorkerIdentity> {
+    if let Some(text) = &config.identity {
+        return crate::WorkerIdentity::from_uuid_str(text)
+            .map_err(|e| Error::InvalidConfig(format!("invalid identity={text:?}: {e}")));
+    }
+    if let Some(peers) = config.peers() {
+        // Static membership: be exactly the worker clients compute from the list.
+        let me = self_as_peer(&config.advertise_host, port)?;
+        let entry = peers
+            .iter()
+            .find(|p| p.host == me.host && p.port == me.port)
+            .cloned()
+            .unwrap_or(me);
+        return Ok(static_workers(&[entry]).remove(0).identity);
+    }
+    crate::worker::identity_file::load_or_create(&config.cache_dir)
+}

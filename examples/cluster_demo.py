@@ -1,11 +1,11 @@
-"""Demo on the embedded default: a private etcd, a local sample dataset, and
-alluxiofs placing every file on the worker the Java servers would pick.
+"""Demo on the embedded default: ``local-cluster`` (etcd + three cache
+workers, each its own process) over a sample dataset it creates, seen through
+``fsspec.filesystem("alluxiofs", ...)``.
 
-What it shows today: live discovery through etcd (a watch, not polling), the
-consistent-hash placement of each file, and that when a worker leaves only
-its own files move. The cache worker that serves the bytes comes with the
-worker issue; until then the three workers are registered in etcd exactly as a
-Java worker registers itself (PROTOCOL.md §1.2), so no bytes are read here.
+What it shows today: the workers register themselves in etcd, the client
+discovers them through a watch, places every file on the worker the Java
+servers would pick, and when a worker is killed only that worker's files move.
+Reads through the filesystem arrive with the client issue (#4).
 
 Run: ``bash scripts/demo.sh`` (or ``python examples/cluster_demo.py`` in the venv).
 """
@@ -13,20 +13,13 @@ Run: ``bash scripts/demo.sh`` (or ``python examples/cluster_demo.py`` in the ven
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
-import uuid
 
 import fsspec
 
-from alluxiofs.etcd_process import EtcdProcess, worker_registration
-
-
-def register(etcd: EtcdProcess, ident: uuid.UUID, port: int) -> str:
-    """Registers a worker the way the Java worker does; returns its key."""
-    key, value = worker_registration(ident, "127.0.0.1", port)
-    etcd.put(key, value)
-    return key
+from alluxiofs.local_cluster import LocalCluster
 
 
 def make_dataset(root: str, files: int = 24) -> list:
@@ -36,48 +29,49 @@ def make_dataset(root: str, files: int = 24) -> list:
         os.makedirs(part, exist_ok=True)
         p = os.path.join(part, f"file-{i:03d}.bin")
         with open(p, "wb") as f:
-            f.write(os.urandom(4096 + i))
+            f.write(os.urandom(64 * 1024 + i))
         paths.append(p)
     return paths
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="alluxiofs-demo-") as root, EtcdProcess() as etcd:
+    with tempfile.TemporaryDirectory(prefix="alluxiofs-demo-") as root:
         paths = make_dataset(root)
-        ids = [uuid.uuid4() for _ in range(3)]
-        keys = {i.hex: register(etcd, i, 28080 + n) for n, i in enumerate(ids)}
-        print(f"etcd on {etcd.endpoint}; dataset of {len(paths)} files under {root}")
+        print(f"dataset: {len(paths)} files under {root}")
+        with LocalCluster(root, workers=3, start_etcd=True, lease_ttl="3") as cluster:
+            print(f"local-cluster: {cluster.info()}")
+            fs = fsspec.filesystem(
+                "alluxiofs", etcd_hosts=cluster.etcd_hosts, target_protocol="file"
+            )
+            workers = fs.client.workers()
+            shares = fs.client.worker_shares()
+            print("\nworkers (registered by themselves in etcd):")
+            for w, s in zip(workers, shares):
+                print(f"  {w['host']}:{w['http_port']}  {w['identity']}  {s:6.1%} of the ring")
 
-        fs = fsspec.filesystem("alluxiofs", etcd_hosts=etcd.endpoint, target_protocol="file")
-        workers = fs.client.workers()
-        shares = fs.client.worker_shares()
-        print("\nworkers (from etcd):")
-        for w, s in zip(workers, shares):
-            print(f"  {w['host']}:{w['http_port']}  {w['identity']}  {s:6.1%} of the ring")
+            before = {p: fs.locate(p)[0]["http_port"] for p in paths}
+            print("\nplacement (first 6 files):")
+            for p in paths[:6]:
+                print(f"  {fs.ufs_path(p)} -> worker :{before[p]}")
 
-        before = {p: fs.locate(p)[0]["http_port"] for p in paths}
-        print("\nplacement (first 6 files):")
-        for p in paths[:6]:
-            print(f"  {fs.ufs_path(p)} -> worker :{before[p]}")
-
-        leaving = workers[0]
-        start = time.monotonic()
-        etcd.ctl("del", keys[leaving["identity"]])
-        while len(fs.client.workers()) != 2:
-            time.sleep(0.005)
-        took = time.monotonic() - start
-        after = {p: fs.locate(p)[0]["http_port"] for p in paths}
-        moved = [p for p in paths if before[p] != after[p]]
-        owned = [p for p in paths if before[p] == leaving["http_port"]]
-        print(
-            f"\nworker :{leaving['http_port']} left; the ring dropped it "
-            f"{took * 1000:.0f} ms after the delete command started"
-        )
-        print(f"files moved: {len(moved)} (the leaving worker owned {len(owned)})")
-        assert sorted(moved) == sorted(owned), "only the leaving worker's files may move"
-        # Drop the filesystem so its etcd watch stops before etcd does.
-        type(fs).clear_instance_cache()
-        del fs
+            victim = cluster.procs[0]
+            port = cluster.ports[0]
+            start = time.monotonic()
+            os.kill(victim.pid, signal.SIGKILL)
+            while port in [w["http_port"] for w in fs.client.workers()]:
+                time.sleep(0.02)
+            took = time.monotonic() - start
+            after = {p: fs.locate(p)[0]["http_port"] for p in paths}
+            moved = sorted(p for p in paths if before[p] != after[p])
+            owned = sorted(p for p in paths if before[p] == port)
+            print(
+                f"\nkill -9 worker :{port}; its 3 s lease expired and the ring dropped it "
+                f"after {took:.1f} s"
+            )
+            print(f"files moved: {len(moved)} (the dead worker owned {len(owned)})")
+            assert moved == owned, "only the dead worker's files may move"
+            type(fs).clear_instance_cache()
+            del fs
 
 
 if __name__ == "__main__":

@@ -748,3 +748,28 @@ async fn restart_reuses_the_store() {
     let (s, b) = f.get(&format!("/v1/file/{id}/page/0")).await;
     assert_eq!((s, b), (200, want), "cached page survives a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_object_shape_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut i = input(dir.path(), &dir.path().join("c"));
+    i.node_response = Some("object".into());
+    let w = RunningWorker::start(WorkerConfig::from_input(&i).unwrap())
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(
+        &reqwest::get(format!("http://{}/v1/node?path=file:///x", w.addr()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["Host"], "127.0.0.1");
+    assert_eq!(v["HttpServerPort"], w.addr().port());
+    i.node_response = Some("tree".into());
+    let e = WorkerConfig::from_input(&i).unwrap_err().to_string();
+    assert!(e.contains("node_response") && e.contains("tree"), "{e}");
+    w.stop().await;
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -142,7 +143,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     if args.command == "worker":
-        level = min(level, logging.INFO)
+        # A worker logs its start and stop; local-cluster quiets its workers.
+        level = min(level, logging.getLevelName(os.environ.get("ALLUXIOFS_WORKER_LOG", "INFO")))
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -145,7 +145,9 @@ class LocalCluster:
 
     def start_worker(self, i: int) -> subprocess.Popen[bytes]:
         """Starts (or restarts) worker ``i`` on its port."""
-        proc = subprocess.Popen(self.worker_command(i), stdout=subprocess.DEVNULL)
+        env = dict(os.environ)
+        env.setdefault("ALLUXIOFS_WORKER_LOG", "WARNING")
+        proc = subprocess.Popen(self.worker_command(i), stdout=subprocess.DEVNULL, env=env)
         if i < len(self.procs):
             self.procs[i] = proc
         else:

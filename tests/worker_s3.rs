@@ -1,0 +1,176 @@
+//! The worker over an S3 under storage (moto on loopback): writes through the
+//! worker land in the bucket, reads and listings come back byte-identical,
+//! and a load job caches every page.
+
+mod common_ufs;
+
+use _core::config::ConfigInput;
+use _core::path_id::path_id;
+use _core::worker::config::{WorkerConfig, WorkerInput};
+use _core::worker::server::RunningWorker;
+use common_ufs::Moto;
+use serde_json::Value;
+
+const PAGE: usize = 8192;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_under_storage_through_the_worker() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("data").await;
+    let cache = tempfile::tempdir().unwrap();
+    let input = WorkerInput {
+        port: Some("0".into()),
+        cache_dir: Some(cache.path().to_string_lossy().into()),
+        ufs: Some("s3://data/ds".into()),
+        s3_endpoint: Some(moto.endpoint()),
+        s3_region: Some("us-east-1".into()),
+        s3_access_key_id: Some("testing".into()),
+        s3_secret_access_key: Some("testing".into()),
+        cluster: ConfigInput {
+            page_size: Some(PAGE.to_string()),
+            ..ConfigInput::default()
+        },
+        ..WorkerInput::default()
+    };
+    let w = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", w.addr());
+    let http = reqwest::Client::new();
+
+    let files: Vec<(String, Vec<u8>)> =
+        [("a.bin", 3 * PAGE + 17), ("dir/b.bin", 1), ("dir/empty", 0)]
+            .iter()
+            .map(|(n, len)| {
+                (
+                    format!("s3://data/ds/{n}"),
+                    (0..*len).map(|i| (i % 251) as u8).collect(),
+                )
+            })
+            .collect();
+    for (url, data) in &files {
+        let r = http
+            .post(format!(
+                "{base}/v1/chunk/{}?ufsFullPath={url}",
+                path_id(url)
+            ))
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    // Written objects are real objects in the bucket.
+    let listing = moto.get("/data?list-type=2&prefix=ds/").await;
+    assert!(
+        listing.contains("<Key>ds/a.bin</Key>") && listing.contains("<Size>24593</Size>"),
+        "{listing}"
+    );
+
+    let v: Value = serde_json::from_slice(
+        &http
+            .get(format!("{base}/v1/files?path=s3%3A%2F%2Fdata%2Fds"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["mName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a.bin", "dir"]);
+    assert_eq!(v[0]["mPath"], "/a.bin");
+    assert_eq!(v[0]["mLength"], 3 * PAGE + 17);
+    assert!(
+        !v[0]["mContentHash"].as_str().unwrap().is_empty(),
+        "S3 ETag"
+    );
+
+    for (url, data) in &files {
+        let id = path_id(url);
+        let got = http
+            .get(format!(
+                "{base}/v1/range/{id}?ufsFullPath={url}&offset=0&length=99999999"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], &data[..], "{url}");
+        if data.len() > PAGE {
+            let got = http
+                .get(format!(
+                    "{base}/v1/range/{id}?ufsFullPath={url}&offset={}&length=10",
+                    PAGE - 5
+                ))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(&got[..], &data[PAGE - 5..PAGE + 5]);
+        }
+    }
+
+    // A load job over the prefix caches every page of every file.
+    let q = "path=s3%3A%2F%2Fdata%2Fds";
+    let r: Value = serde_json::from_slice(
+        &http
+            .get(format!("{base}/v1/load?{q}&opType=submit"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["success"], true);
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let p: Value = serde_json::from_slice(
+            &http
+                .get(format!("{base}/v1/load?{q}&opType=progress"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        state = p["jobState"].clone();
+        if state != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(state, "SUCCEEDED");
+    let a = &files[0].0;
+    for p in 0..4 {
+        assert!(w.worker().store().contains(&path_id(a), p));
+    }
+    // Deleting through the worker removes the object.
+    let r = http
+        .post(format!(
+            "{base}/v1/rm/x?ufsFullPath=s3://data/ds/dir&recursive=True"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!moto
+        .get("/data?list-type=2&prefix=ds/")
+        .await
+        .contains("ds/dir/b.bin"));
+    w.stop().await;
+}

@@ -65,6 +65,12 @@ pub struct ConfigInput {
     /// `etcd_refresh_workers_interval` keyword, seconds; `<= 0` disables the
     /// periodic re-list (the watch stays on).
     pub etcd_refresh_workers_interval: Option<String>,
+    /// `concurrency`: requests in flight at once, process-wide.
+    pub concurrency: Option<String>,
+    /// `timeout`: seconds one worker request may take.
+    pub timeout: Option<String>,
+    /// `retries`: attempts per worker for a failed idempotent request.
+    pub retries: Option<String>,
 }
 
 /// One `host[:port]` entry.
@@ -131,6 +137,68 @@ pub struct ClientConfig {
     pub page_size: u64,
     /// Virtual nodes per worker on the ring.
     pub virtual_nodes: u32,
+    /// Data-path settings (concurrency, timeouts, retries).
+    pub io: IoConfig,
+}
+
+/// How the client talks to workers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IoConfig {
+    /// Requests in flight at once (process-wide per configuration).
+    pub concurrency: usize,
+    /// Time one request may take.
+    pub timeout: Duration,
+    /// Attempts per worker for a failed idempotent request.
+    pub retries: u32,
+    /// Ring candidates tried in turn before giving up.
+    pub failover_workers: usize,
+    /// Time a whole operation may take across retries and failover.
+    pub deadline: Duration,
+}
+
+impl Default for IoConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            failover_workers: 3,
+            deadline: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Default requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+fn read_io(input: &ConfigInput) -> Result<IoConfig> {
+    let mut io = IoConfig::default();
+    if let Some(v) = &input.concurrency {
+        io.concurrency = match v.trim().parse::<usize>() {
+            Ok(n) if (1..=4096).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "concurrency",
+                    v,
+                    "expected an integer from 1 to 4096",
+                ))
+            }
+        };
+    }
+    if let Some(v) = &input.timeout {
+        io.timeout = match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+            _ => return Err(invalid("timeout", v, "expected seconds > 0")),
+        };
+        io.deadline = io.deadline.max(io.timeout * 4);
+    }
+    if let Some(v) = &input.retries {
+        io.retries = match v.trim().parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(invalid("retries", v, "expected an integer from 1 to 100")),
+        };
+    }
+    Ok(io)
 }
 
 fn invalid(key: &str, value: &str, why: &str) -> Error {
@@ -347,6 +415,7 @@ impl ClientConfig {
             cluster_name,
             page_size,
             virtual_nodes,
+            io: read_io(input)?,
         })
     }
 }

@@ -53,6 +53,10 @@ pub enum Error {
     #[error("already exists: {0}")]
     AlreadyExists(String),
 
+    /// A file operation was asked of a directory (HTTP 400, `IsADirectoryError`).
+    #[error("is a directory: {0}")]
+    IsADirectory(String),
+
     /// A request argument is invalid (HTTP 400, `ValueError`).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -75,6 +79,26 @@ pub enum Error {
         message: String,
     },
 
+    /// A worker answered with an unexpected status or a malformed body.
+    #[error("worker {worker}: {message}")]
+    Worker {
+        /// `host:port` of the worker.
+        worker: String,
+        /// HTTP status, if a response arrived.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A worker could not be reached or dropped the connection.
+    #[error("worker {worker} unreachable: {message}")]
+    Transport {
+        /// `host:port` of the worker.
+        worker: String,
+        /// The transport error.
+        message: String,
+    },
+
     /// An operation did not finish in time.
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
@@ -86,6 +110,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether retrying the same request (or the next worker) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Timeout { .. } => true,
+            Self::Worker { status, .. } => status.is_none_or(|s| s >= 500 || s == 429),
+            _ => false,
+        }
+    }
+
     /// An [`Error::Io`] from an `std::io::Error`, keeping its kind where it matters.
     pub fn io(context: impl Into<String>, e: &std::io::Error) -> Self {
         let context = context.into();
@@ -103,13 +136,14 @@ impl Error {
     /// The HTTP status a worker answers with for this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidConfig(_) | Self::InvalidArgument(_) => 400,
+            Self::InvalidConfig(_) | Self::InvalidArgument(_) | Self::IsADirectory(_) => 400,
             Self::PermissionDenied(_) | Self::EtcdAuth { .. } => 403,
             Self::NotFound(_) => 404,
             Self::AlreadyExists(_) => 409,
             Self::NoWorkers { .. } | Self::EtcdUnavailable { .. } => 503,
             Self::Timeout { .. } => 504,
             Self::Ufs { .. } | Self::Io { .. } => 500,
+            Self::Worker { .. } | Self::Transport { .. } => 502,
         }
     }
 }

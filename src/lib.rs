@@ -4,6 +4,7 @@
 //! Everything here is PyO3-free; the Python bindings live in `python/` and are
 //! compiled only with the `python` feature.
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod gson;

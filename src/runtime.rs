@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::client::ClientCore;
 use crate::config::{ClientConfig, MembershipConfig};
 use crate::error::{Error, Result};
 use crate::membership::Membership;
@@ -24,6 +25,7 @@ pub struct ProcessState {
     pid: u32,
     runtime: tokio::runtime::Runtime,
     memberships: Mutex<HashMap<MembershipKey, Weak<MembershipSlot>>>,
+    clients: Mutex<HashMap<ClientConfig, Weak<ClientCore>>>,
 }
 
 /// Keeps a membership alive while some client holds it.
@@ -51,6 +53,7 @@ impl ProcessState {
             pid: std::process::id(),
             runtime,
             memberships: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
         })
     }
 
@@ -79,6 +82,23 @@ impl ProcessState {
         )));
         map.insert(key, Arc::downgrade(&m));
         m
+    }
+}
+
+impl ProcessState {
+    /// The client core for `config`, shared by every client with the same
+    /// configuration in this process (one pool, one concurrency limit).
+    pub fn client(&self, config: &ClientConfig) -> Result<Arc<ClientCore>> {
+        let mut map = self.clients.lock();
+        if let Some(c) = map.get(config).and_then(Weak::upgrade) {
+            return Ok(c);
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        // Entering the runtime: the HTTP client's pool needs a reactor.
+        let _guard = self.runtime.enter();
+        let core = Arc::new(ClientCore::new(config.clone(), self.membership(config))?);
+        map.insert(config.clone(), Arc::downgrade(&core));
+        Ok(core)
     }
 }
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from alluxiofs import AlluxioFileSystem
 from alluxiofs.etcd_process import EtcdProcess, worker_registration
+from alluxiofs.local_cluster import LocalCluster
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 
@@ -40,3 +44,49 @@ def etcd() -> Iterator[EtcdProcess]:
         yield server
     finally:
         server.close()
+
+
+PAGE = 64 * 1024
+#: File name → size: the awkward sizes around the page size.
+SIZES = {
+    "empty.bin": 0,
+    "one.bin": 1,
+    "page_minus.bin": PAGE - 1,
+    "page.bin": PAGE,
+    "page_plus.bin": PAGE + 1,
+    "many.bin": 7 * PAGE + 12345,
+    "sub/a.txt": 6,
+    "sub/deeper/b.bin": 3 * PAGE,
+}
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local under storage with files of awkward sizes (seeded, read-only)."""
+    root = tmp_path_factory.mktemp("ufs")
+    rnd = random.Random(1234)
+    for name, size in SIZES.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rnd.randbytes(size) if name != "sub/a.txt" else b"hello\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cluster(dataset: Path) -> Iterator[LocalCluster]:
+    """Three workers with etcd over ``dataset`` (64 KiB pages), for the session."""
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd is not installed")
+    with LocalCluster(str(dataset), workers=3, start_etcd=True, page_size=str(PAGE)) as c:
+        yield c
+
+
+@pytest.fixture()
+def afs(cluster: LocalCluster) -> AlluxioFileSystem:
+    """A fresh filesystem on ``cluster`` with the local disk as under storage."""
+    return AlluxioFileSystem(
+        etcd_hosts=cluster.etcd_hosts,
+        target_protocol="file",
+        options={"alluxio.worker.page.store.page.size": str(PAGE)},
+        skip_instance_cache=True,
+    )

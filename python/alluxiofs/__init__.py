@@ -16,7 +16,10 @@ from alluxiofs.exceptions import (
     EtcdConnectionError,
     EtcdError,
     NoWorkersError,
+    WorkerConnectionError,
+    WorkerError,
 )
+from alluxiofs.file import AlluxioFile
 from alluxiofs.filesystem import AlluxioFileSystem
 
 __version__: str = _core.__version__
@@ -24,12 +27,15 @@ __version__: str = _core.__version__
 __all__ = [
     "AlluxioClient",
     "AlluxioError",
+    "AlluxioFile",
     "AlluxioFileSystem",
     "AlluxioTimeoutError",
     "EtcdAuthError",
     "EtcdConnectionError",
     "EtcdError",
     "NoWorkersError",
+    "WorkerConnectionError",
+    "WorkerError",
     "__version__",
 ]
 

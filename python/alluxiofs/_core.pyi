@@ -3,6 +3,7 @@
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union, final
 
 __all__ = [
+    "CLIENT_ARGS",
     "AlluxioError",
     "AlluxioTimeoutError",
     "Client",
@@ -10,11 +11,15 @@ __all__ = [
     "EtcdConnectionError",
     "EtcdError",
     "NoWorkersError",
+    "WorkerConnectionError",
+    "WorkerError",
     "__version__",
     "_after_fork",
     "run_worker",
 ]
 __version__: str
+#: Keyword arguments ``Client`` takes.
+CLIENT_ARGS: List[str]
 
 _Scalar = Union[str, int, float]
 
@@ -32,6 +37,14 @@ class EtcdConnectionError(EtcdError, ConnectionError):
 
 class EtcdAuthError(EtcdError, PermissionError):
     """etcd rejected the credentials (also a PermissionError)."""
+
+class WorkerError(AlluxioError):
+    """A worker answered with an error status or a malformed response (after retries)."""
+
+    status: Optional[int]
+
+class WorkerConnectionError(AlluxioError, ConnectionError):
+    """A worker could not be reached (also a ConnectionError)."""
 
 class AlluxioTimeoutError(AlluxioError, TimeoutError):
     """An Alluxio operation timed out (also a TimeoutError)."""
@@ -54,6 +67,9 @@ class Client:
         etcd_username: Optional[_Scalar] = None,
         etcd_password: Optional[_Scalar] = None,
         etcd_refresh_workers_interval: Optional[_Scalar] = None,
+        concurrency: Optional[_Scalar] = None,
+        timeout: Optional[_Scalar] = None,
+        retries: Optional[_Scalar] = None,
     ) -> Client: ...
     @property
     def page_size(self) -> int:
@@ -70,6 +86,38 @@ class Client:
         """Fraction of the hash space each current worker owns, in ``workers()`` order."""
     def locate(self, key: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers owning ``key`` (a full UFS path, used verbatim), in ring order."""
+    def info(self, path: str) -> Dict[str, Any]:
+        """Status of ``path`` from its worker."""
+    def list(self, path: str) -> List[Dict[str, Any]]:
+        """Entries of the directory ``path`` (or the file itself)."""
+    def read(
+        self, path: str, start: int = 0, end: Optional[int] = None, size: Optional[int] = None
+    ) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (negative values count from the end)."""
+    def readinto_address(
+        self, path: str, offset: int, address: int, length: int, size: Optional[int] = None
+    ) -> int:
+        """Reads from ``offset`` into ``length`` bytes at ``address``; returns the count."""
+    def read_many(
+        self, requests: List[Tuple[str, int, Optional[int], Optional[int]]]
+    ) -> List[Union[bytes, BaseException]]:
+        """Many reads concurrently: ``bytes`` or the exception each raised."""
+    def write(self, path: str, data: bytes) -> None:
+        """Creates or replaces the file ``path`` with ``data``."""
+    def mkdir(self, path: str) -> None:
+        """Creates a directory with its parents."""
+    def touch(self, path: str) -> None:
+        """Creates an empty file if none exists."""
+    def remove(self, path: str, recursive: bool = False) -> None:
+        """Removes a file, or a directory tree with ``recursive``."""
+    def rename(self, src: str, dst: str) -> None:
+        """Renames ``src`` to ``dst``."""
+    def copy(self, src: str, dst: str, recursive: bool = False) -> None:
+        """Copies ``src`` to ``dst``."""
+    def load(self, path: str, op: str) -> Dict[str, Any]:
+        """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
+    def stats(self) -> Dict[str, int]:
+        """Counters of this configuration in this process."""
     def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...
 
 def run_worker(

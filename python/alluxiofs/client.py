@@ -1,28 +1,23 @@
-"""``AlluxioClient``: cluster membership, worker placement and (from the
-client issue on) reads and distributed load jobs."""
+"""``AlluxioClient``: the cluster as a client sees it — workers and placement,
+reads and writes through the owning worker, metadata, and distributed load
+jobs. Paths are full under-storage URLs (``s3://bucket/key``, ``file:///dir``).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+import logging
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from alluxiofs import _core
 
-Scalar = Union[str, int]
+logger = logging.getLogger(__name__)
 
 #: Keyword arguments the native client understands (see README, "Configuration").
-CLIENT_ARGS: Tuple[str, ...] = (
-    "etcd_hosts",
-    "etcd_port",
-    "worker_hosts",
-    "worker_http_port",
-    "options",
-    "page_size",
-    "hash_node_per_worker",
-    "cluster_name",
-    "etcd_username",
-    "etcd_password",
-    "etcd_refresh_workers_interval",
-)
+CLIENT_ARGS: Tuple[str, ...] = tuple(_core.CLIENT_ARGS)
+
+#: Load-job states reported by workers (a failed job reads "FAILED (...)").
+LOAD_STATES = ("RUNNING", "VERIFYING", "STOPPED", "SUCCEEDED", "FAILED")
 
 
 class AlluxioClient:
@@ -40,6 +35,12 @@ class AlluxioClient:
         Port for ``etcd_hosts`` entries without one.
     worker_http_port : int, default 28080
         Port for ``worker_hosts`` entries without one.
+    concurrency : int, default 64
+        Requests in flight at once (process-wide for this configuration).
+    timeout : float, default 30
+        Seconds one worker request may take.
+    retries : int, default 3
+        Attempts per worker before moving on to the next ring candidate.
     page_size, hash_node_per_worker, cluster_name, etcd_username, etcd_password,
     etcd_refresh_workers_interval
         The alluxiofs 1.0 keyword forms of the same settings; they win over
@@ -81,6 +82,8 @@ class AlluxioClient:
         """Alluxio cluster name (``alluxio.cluster.name``)."""
         return self._core.cluster_name
 
+    # ── membership ──
+
     def workers(self) -> List[Dict[str, Any]]:
         """Current workers as ``{"host", "http_port", "identity"}`` dicts.
 
@@ -97,6 +100,93 @@ class AlluxioClient:
     def locate(self, path: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers that own ``path`` (a full UFS URL), in ring order."""
         return self._core.locate(path, n)
+
+    # ── metadata and data ──
+
+    def get_file_status(self, path: str) -> Dict[str, Any]:
+        """Status of ``path`` from its worker (``type``, ``size``, ``ufs_path``, ...)."""
+        return self._core.info(path)
+
+    def listdir(self, path: str) -> List[Dict[str, Any]]:
+        """Entries of the directory ``path``, as :meth:`get_file_status` dicts."""
+        return self._core.list(path)
+
+    def read(self, path: str) -> bytes:
+        """The whole file."""
+        return self._core.read(path, 0, None)
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at end of file); ``length=-1``
+        reads to the end."""
+        if offset < 0:
+            raise ValueError(f"invalid offset={offset}: must be >= 0")
+        if length < -1:
+            raise ValueError(f"invalid length={length}: must be >= -1")
+        if length == 0:
+            return b""
+        return self._core.read(path, offset, None if length == -1 else offset + length)
+
+    def write(self, path: str, data: bytes) -> None:
+        """Creates or replaces ``path`` with ``data`` (through its worker)."""
+        self._core.write(path, bytes(data))
+
+    # ── load jobs ──
+
+    def submit_load(self, path: str) -> Dict[str, Any]:
+        """Starts a distributed load of ``path`` (file or directory) into the
+        cache; returns the worker's answer (``success``, ``jobId``, ``message``)."""
+        return self._core.load(path, "submit")
+
+    def load_progress(self, path: str) -> Dict[str, Any]:
+        """Progress of the load job of ``path``: the worker's answer
+        (``jobState``, ``message`` with Alluxio's report, ``respProperties``)
+        plus ``state``, the plain state name."""
+        resp = self._core.load(path, "progress")
+        job_state = str(resp.get("jobState") or "")
+        resp["state"] = next((s for s in LOAD_STATES if s in job_state), job_state)
+        return resp
+
+    def stop_load(self, path: str) -> Dict[str, Any]:
+        """Stops the running load job of ``path``."""
+        return self._core.load(path, "stop")
+
+    def load(
+        self,
+        path: str,
+        timeout: Optional[float] = None,
+        progress: Optional[Callable[[Dict[str, Any]], None]] = None,
+        poll_interval: float = 1.0,
+    ) -> bool:
+        """Loads ``path`` and waits: True when the job succeeds, False when it
+        fails, is stopped, or ``timeout`` seconds pass. ``progress`` is called
+        with every :meth:`load_progress` answer."""
+        submitted = self.submit_load(path)
+        if not submitted.get("success"):
+            logger.warning(
+                "alluxiofs: load of %s not submitted: %s", path, submitted.get("message")
+            )
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.load_progress(path)
+            if progress is not None:
+                progress(status)
+            state = status["state"]
+            if state == "SUCCEEDED":
+                return True
+            if state in ("FAILED", "STOPPED"):
+                logger.warning("alluxiofs: load of %s ended %s", path, status.get("jobState"))
+                return False
+            if deadline is not None and time.monotonic() + poll_interval > deadline:
+                return False
+            time.sleep(poll_interval)
+
+    # ── the rest ──
+
+    def stats(self) -> Dict[str, int]:
+        """Counters of this configuration in this process (bytes from workers,
+        requests, retries, failovers, errors)."""
+        return self._core.stats()
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild, (self._args,))

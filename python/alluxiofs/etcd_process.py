@@ -61,10 +61,14 @@ class EtcdProcess:
     ----------
     extra_args : list of str, optional
         More command-line flags for etcd.
+    client_port : int, optional
+        Client port (default: a free one).
     """
 
-    def __init__(self, extra_args: Optional[List[str]] = None) -> None:
-        self.client_port = free_port()
+    def __init__(
+        self, extra_args: Optional[List[str]] = None, client_port: Optional[int] = None
+    ) -> None:
+        self.client_port = client_port or free_port()
         self.peer_port = free_port()
         self.dir = tempfile.mkdtemp(prefix="alluxiofs-etcd-")
         self.extra_args = extra_args or []

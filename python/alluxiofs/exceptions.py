@@ -14,6 +14,8 @@ from alluxiofs._core import (
     EtcdConnectionError,
     EtcdError,
     NoWorkersError,
+    WorkerConnectionError,
+    WorkerError,
 )
 
 __all__ = [
@@ -23,4 +25,6 @@ __all__ = [
     "EtcdConnectionError",
     "EtcdError",
     "NoWorkersError",
+    "WorkerConnectionError",
+    "WorkerError",
 ]

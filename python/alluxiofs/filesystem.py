@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 import fsspec
 from fsspec import AbstractFileSystem
 
 from alluxiofs.client import CLIENT_ARGS, AlluxioClient
+from alluxiofs.fallback import AUTHORITATIVE, Fallback
+from alluxiofs.file import AlluxioFile, AlluxioWriteFile, buffer_address
 
 logger = logging.getLogger(__name__)
 
@@ -19,22 +22,27 @@ _FSSPEC_ARGS = frozenset(
 )
 _SCHEME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9+.-]*://")
 _OWN_PREFIX = "alluxiofs://"
+#: Ranges of one file closer than this are read as one (``cat_ranges``).
+MAX_GAP = 1024 * 1024
 
 
 class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
-    """fsspec filesystem that reads through an Alluxio cluster.
+    """fsspec filesystem that reads and writes through an Alluxio cluster.
 
     Parameters
     ----------
     etcd_hosts, worker_hosts, options, **kwargs
         Cluster settings, as for :class:`~alluxiofs.client.AlluxioClient`.
     target_protocol : str, optional
-        Protocol of the under storage (e.g. ``"s3"``); used to resolve
-        scheme-less paths and for fallback.
+        Protocol of the under storage (e.g. ``"s3"``): resolves scheme-less
+        paths (as Ray passes them) and serves as fallback.
     target_options : dict, optional
         Options for ``fsspec.filesystem(target_protocol, **target_options)``.
     fs : fsspec.AbstractFileSystem, optional
         An under-storage filesystem instance instead of ``target_protocol``.
+
+    Paths may be ``alluxiofs://...``, full under-storage URLs
+    (``s3://bucket/key``, ``file:///dir/f``) or scheme-less (``bucket/key``).
     """
 
     protocol = "alluxiofs"
@@ -74,13 +82,28 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.client = AlluxioClient(
             etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **client_args
         )
+        self._fallback = Fallback(self.fs)
+
+    # ── paths ──
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith(_OWN_PREFIX):
+            path = path[len(_OWN_PREFIX) :]
+        if len(path) > 1 and not path.endswith("://"):
+            path = path.rstrip("/")
+        return path
 
     def ufs_path(self, path: str) -> str:
         """The full under-storage URL for ``path``: the key Alluxio hashes.
 
         ``alluxiofs://`` is dropped; URLs with a scheme are kept verbatim;
-        scheme-less paths (as Ray passes them) get the under storage's protocol.
+        scheme-less paths get the under storage's protocol.
         """
+        path = str(path)
         if path.startswith(_OWN_PREFIX):
             path = path[len(_OWN_PREFIX) :]
         if _SCHEME.match(path):
@@ -96,7 +119,338 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             full = full.replace(":///", "://", 1)
         return full
 
+    def _name(self, ufs_url: str) -> str:
+        """The fsspec name of an entry: the under storage's own convention
+        (``bucket/key``, ``/abs/path``), or the URL without one."""
+        if self.fs is not None:
+            name: str = self.fs._strip_protocol(ufs_url)
+            return name
+        return ufs_url
+
+    def _info_dict(self, st: Dict[str, Any]) -> Dict[str, Any]:
+        info = dict(st)
+        mtime_ms = st.get("last_modification_time_ms") or 0
+        info["name"] = self._name(st["ufs_path"])
+        info["size"] = st["size"] if st["type"] == "file" else 0
+        info["mtime"] = datetime.datetime.fromtimestamp(mtime_ms / 1000, tz=datetime.timezone.utc)
+        info["alluxio_name"] = st["name"]
+        return info
+
+    # ── metadata ──
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> List[Any]:
+        url = self.ufs_path(path)
+
+        def from_alluxio() -> List[Dict[str, Any]]:
+            return [self._info_dict(s) for s in self.client._core.list(url)]
+
+        def from_ufs() -> List[Dict[str, Any]]:
+            assert self.fs is not None
+            out: List[Dict[str, Any]] = self.fs.ls(url, detail=True, **kwargs)
+            return out
+
+        entries = self._fallback.run("ls", from_alluxio, from_ufs)
+        return entries if detail else [e["name"] for e in entries]
+
+    def info(self, path: str, **kwargs: Any) -> Dict[str, Any]:
+        url = self.ufs_path(path)
+
+        def from_ufs() -> Dict[str, Any]:
+            assert self.fs is not None
+            out: Dict[str, Any] = self.fs.info(url, **kwargs)
+            return out
+
+        return self._fallback.run(
+            "info", lambda: self._info_dict(self.client._core.info(url)), from_ufs
+        )
+
+    def modified(self, path: str) -> datetime.datetime:
+        mtime: datetime.datetime = self.info(path)["mtime"]
+        return mtime
+
+    def created(self, path: str) -> datetime.datetime:
+        return self.modified(path)
+
+    # ── reads ──
+
+    def _read(self, url: str, start: int, end: Optional[int], size: Optional[int] = None) -> bytes:
+        def from_ufs() -> bytes:
+            assert self.fs is not None
+            data: bytes = self.fs.cat_file(url, start=start, end=end)
+            self._fallback.add_bytes(len(data))
+            return data
+
+        return self._fallback.run(
+            "read", lambda: self.client._core.read(url, start, end, size), from_ufs
+        )
+
+    def _readinto(self, url: str, offset: int, view: memoryview, n: int, size: int) -> int:
+        def from_alluxio() -> int:
+            arr, address = buffer_address(view, n)
+            try:
+                got: int = self.client._core.readinto_address(url, offset, address, n, size)
+            finally:
+                del arr
+            return got
+
+        def from_ufs() -> int:
+            data = self._ufs_cat(url, offset, offset + n)
+            view[: len(data)] = data
+            return len(data)
+
+        return self._fallback.run("read", from_alluxio, from_ufs)
+
+    def cat_file(
+        self, path: str, start: Optional[int] = None, end: Optional[int] = None, **kwargs: Any
+    ) -> bytes:
+        return self._read(self.ufs_path(path), start or 0, end)
+
+    def cat(
+        self,
+        path: Union[str, List[str]],
+        recursive: bool = False,
+        on_error: str = "raise",
+        **kwargs: Any,
+    ) -> Union[bytes, Dict[str, Any]]:
+        if recursive:
+            # Files only: a directory has no bytes to return.
+            paths = sorted(
+                {f for p in ([path] if isinstance(path, str) else path) for f in self.find(p)}
+            )
+        else:
+            paths = self.expand_path(path)
+        if len(paths) == 1 and isinstance(path, str) and not self._is_glob(path) and not recursive:
+            return self.cat_file(paths[0], **kwargs)
+        results = self._read_many([(p, 0, None) for p in paths])
+        out: Dict[str, Any] = {}
+        for p, r in zip(paths, results):
+            if isinstance(r, BaseException):
+                if on_error == "raise":
+                    raise r
+                if on_error == "omit":
+                    continue
+            out[p] = r
+        return out
+
+    @staticmethod
+    def _is_glob(path: str) -> bool:
+        return any(c in path for c in "*?[")
+
+    def _read_many(self, reqs: Iterable[Any]) -> List[Any]:
+        """Concurrent reads of ``(path, start, end)``: ``bytes`` or the exception,
+        each falling back to the under storage on its own."""
+        reqs = list(reqs)
+        urls = [self.ufs_path(p) for p, _, _ in reqs]
+        try:
+            results: List[Any] = self.client._core.read_many(
+                [(u, s, e, None) for u, (_, s, e) in zip(urls, reqs)]
+            )
+        except (OSError, TimeoutError) as err:  # the batch as a whole, e.g. no workers
+            if self.fs is None:
+                raise
+            results = [err] * len(reqs)
+        for i, r in enumerate(results):
+            if self.fs is None or not isinstance(r, (OSError, TimeoutError)):
+                continue
+            if isinstance(r, AUTHORITATIVE):
+                continue
+            self._fallback.note("read", r)
+            try:
+                results[i] = self._ufs_cat(urls[i], reqs[i][1], reqs[i][2])
+            except Exception as err:
+                results[i] = err
+        return results
+
+    def _ufs_cat(self, url: str, start: int, end: Optional[int]) -> bytes:
+        assert self.fs is not None
+        data: bytes = self.fs.cat_file(url, start=start, end=end)
+        self._fallback.add_bytes(len(data))
+        return data
+
+    def cat_ranges(
+        self,
+        paths: List[str],
+        starts: Union[int, List[int]],
+        ends: Union[int, List[int], None],
+        max_gap: Optional[int] = None,
+        on_error: str = "return",
+        **kwargs: Any,
+    ) -> List[Any]:
+        n = len(paths)
+        starts_l = starts if isinstance(starts, list) else [starts] * n
+        ends_l = ends if isinstance(ends, list) else [ends] * n
+        if len(starts_l) != n or len(ends_l) != n:
+            raise ValueError("paths, starts and ends must have the same length")
+        gap = MAX_GAP if max_gap is None else max_gap
+
+        def plain(i: int) -> bool:
+            s, e = starts_l[i], ends_l[i]
+            return s is not None and e is not None and s >= 0 and e >= 0
+
+        # Ranges of one file with plain bounds that lie within `gap` of each
+        # other become one read; the rest are read as given.
+        order = sorted(range(n), key=lambda i: (paths[i], not plain(i), starts_l[i] or 0))
+        reqs: List[List[Any]] = []  # [path, start, end, mergeable]
+        where: List[Any] = [None] * n
+        for i in order:
+            p, s, e = paths[i], starts_l[i], ends_l[i]
+            if s is not None and e is not None and plain(i):
+                last = reqs[-1] if reqs else None
+                if last is not None and last[3] and last[0] == p and s <= last[2] + gap:
+                    last[2] = max(last[2], e)
+                else:
+                    reqs.append([p, s, max(s, e), True])
+                where[i] = (len(reqs) - 1, s, max(s, e))
+            else:
+                reqs.append([p, s or 0, e, False])
+                where[i] = (len(reqs) - 1, None, None)
+        results = self._read_many([(r[0], r[1], r[2]) for r in reqs])
+        out: List[Any] = []
+        for i in range(n):
+            r_i, s, e = where[i]
+            data = results[r_i]
+            if isinstance(data, BaseException):
+                if on_error == "raise":
+                    raise data
+                out.append(data)
+            elif s is None:
+                out.append(data)
+            else:
+                base = reqs[r_i][1]
+                out.append(data[s - base : e - base])
+        return out
+
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: Any = "default",
+        autocommit: bool = True,
+        cache_options: Optional[Dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        url = self.ufs_path(path)
+        if mode == "rb":
+            size = kwargs.pop("size", None)
+            if size is None:
+                size = self.info(path)["size"]
+            return AlluxioFile(
+                self,
+                url,
+                mode="rb",
+                block_size=block_size,
+                cache_options=cache_options,
+                size=size,
+                **kwargs,
+            )
+        if mode in ("wb", "xb"):
+            if mode == "xb" and self.exists(path):
+                raise FileExistsError(f"{path} exists (mode 'xb')")
+            return AlluxioWriteFile(self, url, mode="wb", block_size=block_size)
+        raise ValueError(f"mode {mode!r} is not supported (use 'rb', 'wb' or 'xb')")
+
+    # ── writes and namespace ──
+
+    def _write(self, url: str, data: bytes) -> None:
+        def from_ufs() -> None:
+            assert self.fs is not None
+            self.fs.pipe_file(url, data)
+
+        self._fallback.run("write", lambda: self.client._core.write(url, data), from_ufs)
+        self.invalidate_cache(self._strip_protocol(url))
+
+    def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
+        self._write(self.ufs_path(path), bytes(value))
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        with open(lpath, "rb") as f:
+            data = f.read()
+        self._write(self.ufs_path(rpath), data)
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        url = self.ufs_path(path)
+        self._fallback.run(
+            "mkdir",
+            lambda: self.client._core.mkdir(url),
+            lambda: self.fs.mkdir(url, create_parents=create_parents) if self.fs else None,
+        )
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        if not exist_ok and self.exists(path):
+            raise FileExistsError(path)
+        self.mkdir(path)
+
+    def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
+        url = self.ufs_path(path)
+        if truncate:
+            self._write(url, b"")
+            return
+        self._fallback.run(
+            "touch",
+            lambda: self.client._core.touch(url),
+            lambda: self.fs.touch(url, truncate=False) if self.fs else None,
+        )
+
+    def rm(
+        self, path: Union[str, List[str]], recursive: bool = False, maxdepth: Optional[int] = None
+    ) -> None:
+        for p in [path] if isinstance(path, str) else list(path):
+            self._rm_one(self.ufs_path(p), recursive)
+            self.invalidate_cache(self._strip_protocol(p))
+
+    def _rm_one(self, url: str, recursive: bool) -> None:
+        self._fallback.run(
+            "rm",
+            lambda: self.client._core.remove(url, recursive),
+            lambda: self.fs.rm(url, recursive=recursive) if self.fs else None,
+        )
+
+    def rm_file(self, path: str) -> None:
+        self.rm(path)
+
+    def _rm(self, path: str) -> None:
+        self.rm(path)
+
+    def rmdir(self, path: str) -> None:
+        self.rm(path)
+
+    def mv(
+        self,
+        path1: str,
+        path2: str,
+        recursive: bool = False,
+        maxdepth: Optional[int] = None,
+        **kwargs: Any,
+    ) -> None:
+        src, dst = self.ufs_path(path1), self.ufs_path(path2)
+        self._fallback.run(
+            "mv",
+            lambda: self.client._core.rename(src, dst),
+            lambda: self.fs.mv(src, dst, recursive=recursive) if self.fs else None,
+        )
+        self.invalidate_cache()
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        src, dst = self.ufs_path(path1), self.ufs_path(path2)
+        self._fallback.run(
+            "copy",
+            lambda: self.client._core.copy(src, dst, False),
+            lambda: self.fs.cp_file(src, dst) if self.fs else None,
+        )
+        self.invalidate_cache()
+
+    # ── cluster ──
+
     def locate(self, path: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers that own ``path``, in ring order, as
         ``{"host", "http_port", "identity"}`` dicts."""
         return self.client.locate(self.ufs_path(path), n)
+
+    def stats(self) -> Dict[str, int]:
+        """Bytes served by workers and by the under storage (fallback),
+        requests, retries, failovers, errors and fallbacks per operation."""
+        out = dict(self.client.stats())
+        out.setdefault("bytes_from_ufs", 0)
+        out.setdefault("fallbacks", 0)
+        out.update(self._fallback.snapshot())
+        return out

@@ -52,9 +52,17 @@ pub(crate) async fn run(cfg: EtcdConfig, cluster: String, publisher: Publisher) 
                     backoff
                 };
                 if !down {
-                    log::warn!(
-                        "alluxiofs: {e}; keeping the last ring ({} workers) and retrying",
-                        publisher.current_len()
+                    // Warn when service degrades (a ring is being kept); with no
+                    // worker known the caller gets the error itself.
+                    let kept = publisher.current_len();
+                    let level = if kept > 0 {
+                        log::Level::Warn
+                    } else {
+                        log::Level::Info
+                    };
+                    log::log!(
+                        level,
+                        "alluxiofs: {e}; keeping the last ring ({kept} workers) and retrying"
                     );
                     down = true;
                 }

@@ -1,17 +1,38 @@
-//! `alluxiofs._core.Client`: configuration plus the shared membership/ring.
+//! `alluxiofs._core.Client`: configuration plus the process-wide client core
+//! (membership, ring, HTTP pool, concurrency limit) for that configuration.
 
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBytes, PyDict};
 
 use super::blocking::run_blocking;
+use super::client_io;
+use super::convert::{options, scalar, status_dict, worker_dict};
 use super::errors::to_pyerr;
+use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
-use crate::runtime::{self, MembershipSlot};
-use crate::WorkerInfo;
+use crate::runtime;
+
+/// Keyword arguments the constructor takes, in order.
+pub const ARGS: [&str; 14] = [
+    "etcd_hosts",
+    "etcd_port",
+    "worker_hosts",
+    "worker_http_port",
+    "options",
+    "page_size",
+    "hash_node_per_worker",
+    "cluster_name",
+    "etcd_username",
+    "etcd_password",
+    "etcd_refresh_workers_interval",
+    "concurrency",
+    "timeout",
+    "retries",
+];
 
 /// The native client. Picklable: it is rebuilt from its arguments.
 #[pyclass(name = "Client", module = "alluxiofs._core", frozen)]
@@ -19,90 +40,34 @@ pub struct PyClient {
     config: ClientConfig,
     /// The constructor's keyword arguments, for pickling and `repr`.
     kwargs: Py<PyDict>,
-    /// Membership of the process that resolved it (rebuilt after fork).
-    membership: Mutex<Option<(u32, Arc<MembershipSlot>)>>,
-}
-
-/// Text of a scalar argument: `str` as is, `int`/`float` via `str()`.
-fn scalar(key: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
-    let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(None);
-    };
-    if v.is_instance_of::<PyBool>() {
-        return Err(PyValueError::new_err(format!(
-            "invalid {key}={v}: expected a number or a string"
-        )));
-    }
-    if v.is_instance_of::<PyString>()
-        || v.is_instance_of::<PyInt>()
-        || v.is_instance_of::<PyFloat>()
-    {
-        return Ok(Some(v.str()?.to_string()));
-    }
-    Err(PyValueError::new_err(format!(
-        "invalid {key}={}: expected a string or a number, got {}",
-        v.repr()?,
-        v.get_type().name()?
-    )))
-}
-
-fn options(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
-    let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(Vec::new());
-    };
-    let d = v.cast::<PyDict>().map_err(|_| {
-        PyValueError::new_err(format!(
-            "invalid options={}: expected a dict",
-            v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
-        ))
-    })?;
-    let mut out = Vec::with_capacity(d.len());
-    for (k, val) in d.iter() {
-        let key: String = k.extract().map_err(|_| {
-            PyValueError::new_err(format!("invalid options key {}: expected a string", k))
-        })?;
-        // Alluxio properties are strings; accept ints/bools as their text.
-        let text = if val.is_instance_of::<PyBool>() {
-            if val.is_truthy()? {
-                "true".to_owned()
-            } else {
-                "false".to_owned()
-            }
-        } else {
-            val.str()?.to_string()
-        };
-        out.push((key, text));
-    }
-    Ok(out)
-}
-
-fn worker_dict<'py>(py: Python<'py>, w: &WorkerInfo) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("host", &w.address.host)?;
-    d.set_item("http_port", w.address.http_server_port)?;
-    d.set_item("identity", w.identity.hex())?;
-    Ok(d)
+    /// The core of the process that resolved it (rebuilt after fork).
+    core: Mutex<Option<(u32, Arc<ClientCore>)>>,
 }
 
 impl PyClient {
-    fn membership(&self) -> PyResult<Arc<MembershipSlot>> {
+    fn core(&self) -> PyResult<Arc<ClientCore>> {
         let pid = std::process::id();
-        let mut slot = self.membership.lock();
-        if let Some((p, m)) = slot.as_ref() {
+        let mut slot = self.core.lock();
+        if let Some((p, c)) = slot.as_ref() {
             if *p == pid {
-                return Ok(m.clone());
+                return Ok(c.clone());
             }
         }
         if let Some(stale) = slot.take() {
-            // Inherited from the parent across fork: its task lives in a
-            // runtime that does not exist here, so never drop (abort) it.
+            // Inherited across fork: its tasks and sockets belong to a runtime
+            // that does not exist here, so never drop it.
             std::mem::forget(stale);
         }
-        let m = runtime::current()
-            .map_err(to_pyerr)?
-            .membership(&self.config);
-        *slot = Some((pid, m.clone()));
-        Ok(m)
+        let c = runtime::current()
+            .and_then(|s| s.client(&self.config))
+            .map_err(to_pyerr)?;
+        *slot = Some((pid, c.clone()));
+        Ok(c)
+    }
+
+    fn ring(&self, py: Python<'_>) -> PyResult<Arc<crate::Ring>> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.membership().ring().await })
     }
 }
 
@@ -110,78 +75,46 @@ impl PyClient {
 impl PyClient {
     /// Validates the configuration; starts nothing (membership starts on first use).
     #[new]
-    #[pyo3(signature = (
-        *,
-        etcd_hosts=None,
-        etcd_port=None,
-        worker_hosts=None,
-        worker_http_port=None,
-        options=None,
-        page_size=None,
-        hash_node_per_worker=None,
-        cluster_name=None,
-        etcd_username=None,
-        etcd_password=None,
-        etcd_refresh_workers_interval=None,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        etcd_hosts: Option<&Bound<'_, PyAny>>,
-        etcd_port: Option<&Bound<'_, PyAny>>,
-        worker_hosts: Option<&Bound<'_, PyAny>>,
-        worker_http_port: Option<&Bound<'_, PyAny>>,
-        options: Option<&Bound<'_, PyAny>>,
-        page_size: Option<&Bound<'_, PyAny>>,
-        hash_node_per_worker: Option<&Bound<'_, PyAny>>,
-        cluster_name: Option<&Bound<'_, PyAny>>,
-        etcd_username: Option<&Bound<'_, PyAny>>,
-        etcd_password: Option<&Bound<'_, PyAny>>,
-        etcd_refresh_workers_interval: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let kwargs = PyDict::new(py);
-        let named = [
-            ("etcd_hosts", etcd_hosts),
-            ("etcd_port", etcd_port),
-            ("worker_hosts", worker_hosts),
-            ("worker_http_port", worker_http_port),
-            ("options", options),
-            ("page_size", page_size),
-            ("hash_node_per_worker", hash_node_per_worker),
-            ("cluster_name", cluster_name),
-            ("etcd_username", etcd_username),
-            ("etcd_password", etcd_password),
-            (
-                "etcd_refresh_workers_interval",
-                etcd_refresh_workers_interval,
-            ),
-        ];
-        for (k, v) in named {
-            if let Some(v) = v.filter(|v| !v.is_none()) {
-                kwargs.set_item(k, v)?;
+    #[pyo3(signature = (**kwargs))]
+    fn new(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let kept = PyDict::new(py);
+        if let Some(kw) = kwargs {
+            for (k, v) in kw.iter() {
+                let key: String = k.extract()?;
+                if !ARGS.contains(&key.as_str()) {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown argument {key}; valid: {}",
+                        ARGS.join(", ")
+                    )));
+                }
+                if !v.is_none() {
+                    kept.set_item(k, v)?;
+                }
             }
         }
+        let get = |k: &str| kept.get_item(k).ok().flatten();
+        let text = |k: &str| scalar(k, get(k).as_ref());
         let input = ConfigInput {
-            etcd_hosts: scalar("etcd_hosts", etcd_hosts)?,
-            etcd_port: scalar("etcd_port", etcd_port)?,
-            worker_hosts: scalar("worker_hosts", worker_hosts)?,
-            worker_http_port: scalar("worker_http_port", worker_http_port)?,
-            options: self::options(options)?,
-            page_size: scalar("page_size", page_size)?,
-            hash_node_per_worker: scalar("hash_node_per_worker", hash_node_per_worker)?,
-            cluster_name: scalar("cluster_name", cluster_name)?,
-            etcd_username: scalar("etcd_username", etcd_username)?,
-            etcd_password: scalar("etcd_password", etcd_password)?,
-            etcd_refresh_workers_interval: scalar(
-                "etcd_refresh_workers_interval",
-                etcd_refresh_workers_interval,
-            )?,
+            etcd_hosts: text("etcd_hosts")?,
+            etcd_port: text("etcd_port")?,
+            worker_hosts: text("worker_hosts")?,
+            worker_http_port: text("worker_http_port")?,
+            options: options(get("options").as_ref())?,
+            page_size: text("page_size")?,
+            hash_node_per_worker: text("hash_node_per_worker")?,
+            cluster_name: text("cluster_name")?,
+            etcd_username: text("etcd_username")?,
+            etcd_password: text("etcd_password")?,
+            etcd_refresh_workers_interval: text("etcd_refresh_workers_interval")?,
+            concurrency: text("concurrency")?,
+            timeout: text("timeout")?,
+            retries: text("retries")?,
         };
         let config = ClientConfig::from_input(&input).map_err(to_pyerr)?;
         Ok(Self {
             config,
-            kwargs: kwargs.unbind(),
-            membership: Mutex::new(None),
+            kwargs: kept.unbind(),
+            core: Mutex::new(None),
         })
     }
 
@@ -205,45 +138,152 @@ impl PyClient {
 
     /// Current workers: `[{"host", "http_port", "identity"}]`.
     fn workers<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let m = self.membership()?;
-        let ring = run_blocking(py, async move { m.ring().await })?;
-        ring.workers().iter().map(|w| worker_dict(py, w)).collect()
+        self.ring(py)?
+            .workers()
+            .iter()
+            .map(|w| worker_dict(py, w))
+            .collect()
     }
 
     /// Fraction of the hash space each current worker owns, in `workers()` order.
     fn shares(&self, py: Python<'_>) -> PyResult<Vec<f64>> {
-        let m = self.membership()?;
-        let ring = run_blocking(py, async move { m.ring().await })?;
-        Ok(ring.shares())
+        Ok(self.ring(py)?.shares())
     }
 
     /// The `n` workers owning `key` (a full UFS path, used verbatim), in ring order.
     #[pyo3(signature = (key, n=1))]
-    fn locate<'py>(
-        &self,
-        py: Python<'py>,
-        key: &str,
-        n: usize,
-    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        if n == 0 {
-            return Err(PyValueError::new_err("invalid n=0: must be at least 1"));
-        }
-        let m = self.membership()?;
-        let ring = run_blocking(py, async move { m.ring().await })?;
+    fn locate<'py>(&self, py: Python<'py>, key: &str, n: i64) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| PyValueError::new_err(format!("invalid n={n}: must be at least 1")))?;
+        let ring = self.ring(py)?;
         ring.get_multiple(key, n)
             .into_iter()
             .map(|w| worker_dict(py, w))
             .collect()
     }
 
-    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> ((), Bound<'py, PyDict>) {
-        ((), self.kwargs.bind(py).copy().expect("dict copy"))
+    /// Status of `path` from its worker.
+    fn info<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyDict>> {
+        let core = self.core()?;
+        let st = run_blocking(py, async move { core.info(&path).await })?;
+        status_dict(py, &st)
+    }
+
+    /// Entries of the directory `path` (or the file itself).
+    fn list<'py>(&self, py: Python<'py>, path: String) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let core = self.core()?;
+        let all = run_blocking(py, async move { core.list(&path).await })?;
+        all.iter().map(|s| status_dict(py, s)).collect()
+    }
+
+    /// Bytes `[start, end)` of `path` (negative values count from the end,
+    /// `end=None` reads to EOF). `size` skips asking for the file size.
+    #[pyo3(signature = (path, start=0, end=None, size=None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        client_io::read(py, &self.core()?, path, start, end, size)
+    }
+
+    /// Reads from `offset` into `length` bytes at `address` (see
+    /// `AlluxioFile.readinto`); returns the count.
+    #[pyo3(signature = (path, offset, address, length, size=None))]
+    fn readinto_address(
+        &self,
+        py: Python<'_>,
+        path: &str,
+        offset: u64,
+        address: usize,
+        length: usize,
+        size: Option<u64>,
+    ) -> PyResult<usize> {
+        client_io::readinto_address(py, &self.core()?, path, offset, address, length, size)
+    }
+
+    /// Many reads concurrently: `[(path, start, end, size_or_None)]` →
+    /// `bytes` or the exception each raised.
+    fn read_many(
+        &self,
+        py: Python<'_>,
+        requests: Vec<(String, i64, Option<i64>, Option<u64>)>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        client_io::read_many(py, &self.core()?, requests)
+    }
+
+    /// Creates or replaces the file `path` with `data`.
+    fn write(&self, py: Python<'_>, path: &str, data: &[u8]) -> PyResult<()> {
+        client_io::write(py, &self.core()?, path, data)
+    }
+
+    /// Creates a directory with its parents.
+    fn mkdir(&self, py: Python<'_>, path: String) -> PyResult<()> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.mkdir(&path).await })
+    }
+
+    /// Creates an empty file if none exists.
+    fn touch(&self, py: Python<'_>, path: String) -> PyResult<()> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.touch(&path).await })
+    }
+
+    /// Removes a file, or a directory tree with `recursive`.
+    #[pyo3(signature = (path, recursive=false))]
+    fn remove(&self, py: Python<'_>, path: String, recursive: bool) -> PyResult<()> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.remove(&path, recursive).await })
+    }
+
+    /// Renames `src` to `dst`.
+    fn rename(&self, py: Python<'_>, src: String, dst: String) -> PyResult<()> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.rename(&src, &dst).await })
+    }
+
+    /// Copies `src` to `dst`.
+    #[pyo3(signature = (src, dst, recursive=false))]
+    fn copy(&self, py: Python<'_>, src: String, dst: String, recursive: bool) -> PyResult<()> {
+        let core = self.core()?;
+        run_blocking(py, async move { core.copy(&src, &dst, recursive).await })
+    }
+
+    /// A load-job call (`op` = submit, progress or stop) on the owner of `path`;
+    /// returns the worker's JSON answer as a dict.
+    fn load(&self, py: Python<'_>, path: String, op: String) -> PyResult<Py<PyAny>> {
+        if !matches!(op.as_str(), "submit" | "progress" | "stop") {
+            return Err(PyValueError::new_err(format!(
+                "invalid op={op:?}: expected submit, progress or stop"
+            )));
+        }
+        let core = self.core()?;
+        let v = run_blocking(py, async move { core.load_op(&path, &op).await })?;
+        let json = py.import("json")?;
+        Ok(json.call_method1("loads", (v.to_string(),))?.unbind())
+    }
+
+    /// Counters of this configuration in this process.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.core()?.stats.snapshot() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((), Bound<'py, PyDict>)> {
+        Ok(((), self.kwargs.bind(py).copy()?))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let kw = self.kwargs.bind(py);
         let mut parts = Vec::new();
-        for (k, v) in kw.iter() {
+        for (k, v) in self.kwargs.bind(py).iter() {
             let key: String = k.extract()?;
             let shown = if key.contains("password") {
                 "'***'".to_owned()

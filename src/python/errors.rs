@@ -7,8 +7,8 @@
 //! `type(...)` because `create_exception!` takes a single base.
 
 use pyo3::exceptions::{
-    PyConnectionError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
-    PyTimeoutError, PyValueError,
+    PyConnectionError, PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyOSError,
+    PyPermissionError, PyTimeoutError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -35,8 +35,16 @@ pyo3::create_exception!(
     "Worker discovery through etcd failed."
 );
 
+pyo3::create_exception!(
+    alluxiofs._core,
+    WorkerError,
+    AlluxioError,
+    "A worker answered with an error status or a malformed response (after retries)."
+);
+
 /// Multi-base classes, built once per interpreter.
 struct Derived {
+    worker_connection: Py<PyType>,
     etcd_connection: Py<PyType>,
     etcd_auth: Py<PyType>,
     timeout: Py<PyType>,
@@ -61,6 +69,15 @@ fn make_class<'py>(
 fn derived(py: Python<'_>) -> PyResult<&Derived> {
     DERIVED.get_or_try_init(py, || {
         Ok(Derived {
+            worker_connection: make_class(
+                py,
+                "WorkerConnectionError",
+                &[
+                    py.get_type::<AlluxioError>(),
+                    py.get_type::<PyConnectionError>(),
+                ],
+                "A worker could not be reached (also a ConnectionError).",
+            )?,
             etcd_connection: make_class(
                 py,
                 "EtcdConnectionError",
@@ -98,7 +115,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AlluxioError", py.get_type::<AlluxioError>())?;
     m.add("NoWorkersError", py.get_type::<NoWorkersError>())?;
     m.add("EtcdError", py.get_type::<EtcdError>())?;
+    m.add("WorkerError", py.get_type::<WorkerError>())?;
     let d = derived(py)?;
+    m.add("WorkerConnectionError", d.worker_connection.bind(py))?;
     m.add("EtcdConnectionError", d.etcd_connection.bind(py))?;
     m.add("EtcdAuthError", d.etcd_auth.bind(py))?;
     m.add("AlluxioTimeoutError", d.timeout.bind(py))?;
@@ -118,22 +137,31 @@ pub fn to_pyerr(e: Error) -> PyErr {
     match e {
         Error::InvalidConfig(_) | Error::InvalidArgument(_) => PyValueError::new_err(msg),
         Error::NotFound(_) => PyFileNotFoundError::new_err(msg),
+        Error::IsADirectory(_) => PyIsADirectoryError::new_err(msg),
         Error::PermissionDenied(_) => PyPermissionError::new_err(msg),
         Error::AlreadyExists(_) => PyFileExistsError::new_err(msg),
         Error::Ufs { .. } | Error::Io { .. } => AlluxioError::new_err(msg),
         Error::NoWorkers { .. } => NoWorkersError::new_err(msg),
-        Error::EtcdUnavailable { .. } | Error::EtcdAuth { .. } | Error::Timeout { .. } => {
-            Python::attach(|py| match derived(py) {
-                Ok(d) => {
-                    let cls = match e {
-                        Error::EtcdUnavailable { .. } => &d.etcd_connection,
-                        Error::EtcdAuth { .. } => &d.etcd_auth,
-                        _ => &d.timeout,
-                    };
-                    instantiate(py, cls, msg)
-                }
-                Err(err) => err,
-            })
-        }
+        Error::Worker { status, .. } => Python::attach(|py| {
+            let err = WorkerError::new_err(msg);
+            // `.status`: the HTTP status, or None for a malformed answer.
+            let _ = err.value(py).setattr("status", status);
+            err
+        }),
+        Error::Transport { .. }
+        | Error::EtcdUnavailable { .. }
+        | Error::EtcdAuth { .. }
+        | Error::Timeout { .. } => Python::attach(|py| match derived(py) {
+            Ok(d) => {
+                let cls = match e {
+                    Error::Transport { .. } => &d.worker_connection,
+                    Error::EtcdUnavailable { .. } => &d.etcd_connection,
+                    Error::EtcdAuth { .. } => &d.etcd_auth,
+                    _ => &d.timeout,
+                };
+                instantiate(py, cls, msg)
+            }
+            Err(err) => err,
+        }),
     }
 }

@@ -2,6 +2,8 @@
 
 mod blocking;
 mod client;
+mod client_io;
+mod convert;
 mod errors;
 mod worker;
 
@@ -22,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = pyo3_log::try_init();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
+    m.add("CLIENT_ARGS", client::ARGS.to_vec())?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     errors::register(m)?;

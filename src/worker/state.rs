@@ -42,6 +42,7 @@ impl Worker {
                 cluster_name: config.cluster_name.clone(),
                 page_size: config.page_size,
                 virtual_nodes: config.virtual_nodes,
+                io: crate::config::IoConfig::default(),
             };
             Membership::start(&cc, &tokio::runtime::Handle::current())
         });
@@ -113,7 +114,7 @@ impl Worker {
         })?;
         let st = self.ufs().stat(url).await?;
         if st.is_dir {
-            return Err(Error::InvalidArgument(format!("{url} is a directory")));
+            return Err(Error::IsADirectory(url.to_owned()));
         }
         let meta = FileMeta {
             ufs_path: url.to_owned(),

@@ -1,0 +1,76 @@
+"""Fallback to the under-storage filesystem when Alluxio cannot serve.
+
+Authoritative answers from Alluxio (not found, already exists, bad argument)
+reach the user as they are; Alluxio-side failures (no workers, unreachable or
+failing workers, etcd down, a worker refusing a path) are logged once per kind
+at WARNING, counted, and the same operation runs on the under storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from typing import Any, Callable, Dict, Optional, Set, Tuple, TypeVar
+
+logger = logging.getLogger("alluxiofs")
+
+T = TypeVar("T")
+
+#: Answers from Alluxio that the under storage would give too: never retried there.
+AUTHORITATIVE = (
+    FileNotFoundError,
+    FileExistsError,
+    ValueError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
+class Fallback:
+    """Runs Alluxio operations with the under storage as the second choice."""
+
+    def __init__(self, ufs: Optional[Any]) -> None:
+        self.ufs = ufs
+        self.counts: Counter[str] = Counter()
+        self._warned: Set[Tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def run(self, op: str, alluxio: Callable[[], T], ufs: Callable[[], T]) -> T:
+        """``alluxio()``, or ``ufs()`` if it fails on the Alluxio side."""
+        try:
+            return alluxio()
+        except AUTHORITATIVE:
+            raise
+        except (OSError, TimeoutError) as e:
+            if self.ufs is None:
+                raise
+            self.note(op, e)
+        return ufs()
+
+    def note(self, op: str, e: BaseException) -> None:
+        """Counts a fallback and logs its kind once."""
+        kind = type(e).__name__
+        with self._lock:
+            self.counts["fallbacks"] += 1
+            self.counts[f"fallback_{op}"] += 1
+            first = (op, kind) not in self._warned
+            self._warned.add((op, kind))
+        if first:
+            logger.warning(
+                "alluxiofs: %s failed on Alluxio (%s: %s); using the under storage "
+                "(logged once per operation and kind)",
+                op,
+                kind,
+                e,
+            )
+
+    def add_bytes(self, n: int) -> None:
+        """Counts bytes served by the under storage."""
+        with self._lock:
+            self.counts["bytes_from_ufs"] += n
+
+    def snapshot(self) -> Dict[str, int]:
+        """The counters."""
+        with self._lock:
+            return dict(self.counts)

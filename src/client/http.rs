@@ -1,0 +1,195 @@
+//! HTTP to workers: one pooled client, URL encoding exactly as the Python
+//! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::config::IoConfig;
+use crate::error::{Error, Result};
+use crate::worker_info::WorkerInfo;
+
+/// Form encoding (`urllib.parse.quote_plus`): for `path`, `opType`, flags.
+pub fn form_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Raw-template encoding as python-requests requotes `ufsFullPath`,
+/// `srcPath`, `dstPath`: most punctuation stays, `+` stays a plus. Unlike
+/// Python (which corrupts them) `%`, `&` and `#` are escaped so every path
+/// round-trips.
+pub fn template_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(b as char),
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'\'' | b'(' | b')' | b'*' | b'+' | b','
+            | b';' | b'=' | b':' | b'@' | b'/' | b'[' | b']' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The pooled HTTP client for workers.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+fn message_of(body: &[u8]) -> String {
+    let text = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = text.trim();
+    if text.chars().count() > 500 {
+        format!("{}…", text.chars().take(500).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Maps a non-2xx answer to the error users expect.
+pub fn status_error(worker: &str, status: u16, body: &[u8]) -> Error {
+    let msg = message_of(body);
+    // Our worker's messages start with the kind already; don't say it twice.
+    let bare = |prefix: &str| msg.strip_prefix(prefix).unwrap_or(&msg).to_owned();
+    match status {
+        404 => Error::NotFound(bare("not found: ")),
+        401 | 403 => Error::PermissionDenied(bare("permission denied: ")),
+        400 if msg.starts_with("is a directory: ") => Error::IsADirectory(bare("is a directory: ")),
+        400 => Error::InvalidArgument(bare("invalid argument: ")),
+        409 => Error::AlreadyExists(bare("already exists: ")),
+        _ => Error::Worker {
+            worker: worker.to_owned(),
+            status: Some(status),
+            message: format!("HTTP {status}: {msg}"),
+        },
+    }
+}
+
+impl Http {
+    /// Builds the client: keep-alive pool, connect and request timeouts.
+    pub fn new(io: &IoConfig) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(io.concurrency)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(io.timeout.min(Duration::from_secs(5)))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            timeout: io.timeout,
+        })
+    }
+
+    fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout {
+                what: format!("worker {worker}"),
+                after: self.timeout,
+            };
+        }
+        // The source chain says what really happened (refused, reset, closed).
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        Error::Transport {
+            worker: worker.to_owned(),
+            message: msg,
+        }
+    }
+
+    /// Sends a request to `worker` and returns the body of a 2xx answer.
+    pub async fn send(
+        &self,
+        worker: &WorkerInfo,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Bytes>,
+    ) -> Result<Bytes> {
+        let authority = worker.http_authority();
+        let url = format!("http://{authority}{path_and_query}");
+        let mut req = self.client.request(method, &url).timeout(self.timeout);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/octet-stream")
+                .body(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport(&authority, &e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport(&authority, &e))?;
+        if (200..300).contains(&status) {
+            Ok(bytes)
+        } else {
+            Err(status_error(&authority, status, &bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_match_the_python_clients() {
+        // §4.4 examples.
+        assert_eq!(form_encode("s3://bucket/dir"), "s3%3A%2F%2Fbucket%2Fdir");
+        assert_eq!(form_encode("a b"), "a+b");
+        assert_eq!(
+            template_encode("s3://bucket/dir/a b+c ü"),
+            "s3://bucket/dir/a%20b+c%20%C3%BC"
+        );
+        assert_eq!(template_encode("x&y#z%41"), "x%26y%23z%2541");
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let body = br#"{"message":"gone"}"#;
+        assert!(matches!(status_error("w", 404, body), Error::NotFound(m) if m == "gone"));
+        assert!(matches!(
+            status_error("w", 403, body),
+            Error::PermissionDenied(_)
+        ));
+        assert!(matches!(status_error("w", 400, b"bad"), Error::InvalidArgument(m) if m == "bad"));
+        assert!(matches!(
+            status_error("w", 409, body),
+            Error::AlreadyExists(_)
+        ));
+        let e = status_error("w", 503, body);
+        assert!(
+            e.is_retryable()
+                && matches!(
+                    e,
+                    Error::Worker {
+                        status: Some(503),
+                        ..
+                    }
+                )
+        );
+        assert!(status_error("w", 429, body).is_retryable());
+        assert!(!status_error("w", 404, body).is_retryable());
+    }
+}

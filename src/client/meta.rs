@@ -1,0 +1,131 @@
+//! `info` and `list` (PROTOCOL.md §5.2, §5.3) from the owner of the path.
+
+use serde::Deserialize;
+
+use super::http::form_encode;
+use super::ClientCore;
+use crate::error::{Error, Result};
+
+/// One `ResponseFileInfo`: the OSS fields plus the EE ones (defaulted when absent).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileStatus {
+    /// `"file"` or `"directory"`.
+    #[serde(rename = "mType")]
+    pub kind: String,
+    /// Base name.
+    #[serde(rename = "mName")]
+    pub name: String,
+    /// Path under the worker's under-storage root.
+    #[serde(rename = "mPath", default)]
+    pub path: String,
+    /// Full under-storage URL.
+    #[serde(rename = "mUfsPath")]
+    pub ufs_path: String,
+    /// Modification time, epoch ms.
+    #[serde(rename = "mLastModificationTimeMs", default)]
+    pub mtime_ms: i64,
+    /// Bytes.
+    #[serde(rename = "mLength", default)]
+    pub length: u64,
+    /// Human-readable size.
+    #[serde(rename = "mHumanReadableFileSize", default)]
+    pub human_size: String,
+    /// EE: share cached on the worker, 0–100.
+    #[serde(rename = "mInAlluxioPercentage", default)]
+    pub in_alluxio_percentage: i64,
+    /// EE: content hash.
+    #[serde(rename = "mContentHash", default)]
+    pub content_hash: String,
+    /// EE: owner.
+    #[serde(rename = "mOwner", default)]
+    pub owner: String,
+    /// EE: group.
+    #[serde(rename = "mGroup", default)]
+    pub group: String,
+    /// EE: mode (an int or a string, depending on the server).
+    #[serde(rename = "mMode", default)]
+    pub mode: serde_json::Value,
+    /// EE: creation time, epoch ms.
+    #[serde(rename = "mCreationTimeMs", default)]
+    pub creation_time_ms: i64,
+    /// EE: last access, epoch ms.
+    #[serde(rename = "mLastAccessTimeMs", default)]
+    pub last_access_time_ms: i64,
+    /// EE: complete.
+    #[serde(rename = "mCompleted", default)]
+    pub completed: bool,
+    /// EE: persisted.
+    #[serde(rename = "mPersisted", default)]
+    pub persisted: bool,
+}
+
+impl FileStatus {
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == "directory"
+    }
+}
+
+fn parse_list(worker: &str, body: &[u8]) -> Result<Vec<FileStatus>> {
+    serde_json::from_slice(body).map_err(|e| Error::Worker {
+        worker: worker.to_owned(),
+        status: None,
+        message: format!("malformed file list: {e}"),
+    })
+}
+
+impl ClientCore {
+    /// Status of `path` (a full UFS URL).
+    pub async fn info(&self, path: &str) -> Result<FileStatus> {
+        let q = format!("/v1/info?path={}", form_encode(path));
+        self.with_failover(path, true, |w| {
+            let q = q.clone();
+            async move {
+                let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
+                parse_list(&w.http_authority(), &body)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Worker {
+                        worker: w.http_authority(),
+                        status: None,
+                        message: format!("empty info for {path}"),
+                    })
+            }
+        })
+        .await
+    }
+
+    /// Children of the directory `path` (or the file itself).
+    pub async fn list(&self, path: &str) -> Result<Vec<FileStatus>> {
+        let q = format!("/v1/files?path={}", form_encode(path));
+        self.with_failover(path, true, |w| {
+            let q = q.clone();
+            async move {
+                let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
+                parse_list(&w.http_authority(), &body)
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_oss_and_ee_shapes() {
+        let oss = br#"[{"mType":"file","mName":"test.csv","mPath":"/opt/alluxio/ufs/test.csv","mUfsPath":"file:///opt/alluxio/ufs/test.csv","mLastModificationTimeMs":1710000000000,"mLength":77542,"mHumanReadableFileSize":"75.72KB"}]"#;
+        let s = &parse_list("w", oss).unwrap()[0];
+        assert_eq!(
+            (s.length, s.is_dir(), s.in_alluxio_percentage),
+            (77542, false, 0)
+        );
+        let ee = br#"[{"mType":"directory","mName":"d","mUfsPath":"s3://b/d","mMode":"rwx","mInAlluxioPercentage":50,"mExtra":1}]"#;
+        let s = &parse_list("w", ee).unwrap()[0];
+        assert!(s.is_dir());
+        assert_eq!(s.mode, serde_json::json!("rwx"));
+        assert!(parse_list("w", b"{not json").unwrap_err().is_retryable());
+    }
+}

@@ -1,0 +1,186 @@
+//! The client core: membership, the ring, one HTTP pool and one concurrency
+//! limit per configuration per process, and the operations of PROTOCOL.md §6
+//! with retries and failover along ring candidates.
+
+pub mod http;
+mod meta;
+mod ops;
+pub mod pages;
+mod read;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, Result};
+use crate::membership::Membership;
+use crate::runtime::MembershipSlot;
+use crate::worker_info::WorkerInfo;
+
+pub use meta::FileStatus;
+pub use ops::LoadResponse;
+
+/// What a worker is known to support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeSupport {
+    Yes,
+    No,
+    /// This many `/v1/range` probes ended in a dropped connection while the
+    /// page endpoint worked (one could be a passing fault).
+    Unsure(u8),
+}
+
+/// Shared by every client with the same configuration in this process.
+pub struct ClientCore {
+    config: ClientConfig,
+    membership: Arc<MembershipSlot>,
+    http: http::Http,
+    limit: Arc<Semaphore>,
+    range_support: Mutex<HashMap<String, RangeSupport>>,
+    /// Counters for `stats()`.
+    pub stats: stats::Stats,
+}
+
+impl ClientCore {
+    /// Builds the core on `membership` (already started for `config`).
+    pub fn new(config: ClientConfig, membership: Arc<MembershipSlot>) -> Result<Self> {
+        Ok(Self {
+            http: http::Http::new(&config.io)?,
+            limit: Arc::new(Semaphore::new(config.io.concurrency)),
+            range_support: Mutex::new(HashMap::new()),
+            stats: stats::Stats::default(),
+            config,
+            membership,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The membership view.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Ring candidates for `key`, owner first.
+    async fn candidates(&self, key: &str) -> Result<Vec<WorkerInfo>> {
+        let ring = self.membership.ring().await?;
+        Ok(ring
+            .get_multiple(key, self.config.io.failover_workers)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    /// Runs `op` against the ring candidates of `key`: retries retryable
+    /// failures on one worker with backoff, then moves on to the next, all
+    /// within the deadline. `idempotent = false` retries only failures that
+    /// happened before the request could reach the worker.
+    async fn with_failover<T, F, Fut>(&self, key: &str, idempotent: bool, mut op: F) -> Result<T>
+    where
+        F: FnMut(WorkerInfo) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let io = &self.config.io;
+        let start = Instant::now();
+        let mut last = None;
+        for (n, worker) in self.candidates(key).await?.into_iter().enumerate() {
+            if n > 0 {
+                stats::Stats::add(&self.stats.failovers, 1);
+                log::info!(
+                    "alluxiofs: {key}: moving on to worker {}",
+                    worker.http_authority()
+                );
+            }
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 0..io.retries {
+                if attempt > 0 {
+                    if start.elapsed() + backoff > io.deadline {
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    stats::Stats::add(&self.stats.retries, 1);
+                }
+                let out = {
+                    let _permit = self.limit.acquire().await.expect("semaphore never closed");
+                    stats::Stats::add(&self.stats.requests, 1);
+                    op(worker.clone()).await
+                };
+                match out {
+                    Ok(v) => return Ok(v),
+                    Err(e) if e.is_retryable() && (idempotent || never_sent(&e)) => {
+                        log::debug!(
+                            "alluxiofs: {key}: attempt {} on {} failed: {e}",
+                            attempt + 1,
+                            worker.http_authority()
+                        );
+                        last = Some(e);
+                    }
+                    Err(e) => {
+                        // Not found / exists / bad argument are answers, not failures.
+                        if !matches!(
+                            e,
+                            Error::NotFound(_)
+                                | Error::AlreadyExists(_)
+                                | Error::InvalidArgument(_)
+                                | Error::IsADirectory(_)
+                        ) {
+                            stats::Stats::add(&self.stats.errors, 1);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if start.elapsed() > io.deadline {
+                break;
+            }
+        }
+        stats::Stats::add(&self.stats.errors, 1);
+        Err(last.unwrap_or_else(|| Error::NoWorkers {
+            source_desc: self.membership.description().to_owned(),
+        }))
+    }
+
+    fn range_support(&self, worker: &WorkerInfo) -> Option<RangeSupport> {
+        self.range_support
+            .lock()
+            .get(&worker.http_authority())
+            .copied()
+    }
+
+    fn set_range_support(&self, worker: &WorkerInfo, s: RangeSupport) {
+        self.range_support.lock().insert(worker.http_authority(), s);
+    }
+
+    /// Records a range probe that failed while pages worked; returns true if
+    /// this settles it (the worker is now known to have no `/v1/range`).
+    fn range_probe_failed(&self, worker: &WorkerInfo, definite: bool) -> bool {
+        let mut map = self.range_support.lock();
+        let entry = map
+            .entry(worker.http_authority())
+            .or_insert(RangeSupport::Unsure(0));
+        let next = match *entry {
+            RangeSupport::Unsure(n) if !definite && n < 1 => RangeSupport::Unsure(n + 1),
+            RangeSupport::Yes => RangeSupport::Yes,
+            _ => RangeSupport::No,
+        };
+        let settled = next == RangeSupport::No && *entry != RangeSupport::No;
+        *entry = next;
+        settled
+    }
+}
+
+/// Whether the request cannot have reached the worker (safe to resend a
+/// non-idempotent request).
+fn never_sent(e: &Error) -> bool {
+    matches!(e, Error::Transport { message, .. } if message.contains("Connection refused") || message.contains("error trying to connect"))
+}

@@ -1,0 +1,120 @@
+//! Writes, namespace operations (PROTOCOL.md §5.11–5.14) and load jobs (§5.6),
+//! each sent to the ring owner of the (source) path.
+
+use bytes::Bytes;
+
+use super::http::{form_encode, template_encode};
+use super::ClientCore;
+use crate::error::{Error, Result};
+use crate::path_id::path_id;
+
+/// A load endpoint answer, passed through as JSON.
+pub type LoadResponse = serde_json::Value;
+
+impl ClientCore {
+    async fn post(
+        &self,
+        key: &str,
+        idempotent: bool,
+        path_and_query: String,
+        body: Option<Bytes>,
+    ) -> Result<()> {
+        self.with_failover(key, idempotent, |w| {
+            let (q, body) = (path_and_query.clone(), body.clone());
+            async move {
+                self.http
+                    .send(&w, reqwest::Method::POST, &q, body)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// Creates or replaces the file `path` with `data` (`POST /v1/chunk`).
+    pub async fn write(&self, path: &str, data: Bytes) -> Result<()> {
+        let q = format!(
+            "/v1/chunk/{}?ufsFullPath={}&chunkSize=1048576",
+            path_id(path),
+            template_encode(path)
+        );
+        // A whole-file overwrite is idempotent: safe to resend.
+        self.post(path, true, q, Some(data)).await
+    }
+
+    /// Creates a directory and its parents.
+    pub async fn mkdir(&self, path: &str) -> Result<()> {
+        let q = format!(
+            "/v1/mkdir/{}?ufsFullPath={}",
+            path_id(path),
+            template_encode(path)
+        );
+        self.post(path, true, q, None).await
+    }
+
+    /// Creates an empty file if none exists.
+    pub async fn touch(&self, path: &str) -> Result<()> {
+        let q = format!(
+            "/v1/touch/{}?ufsFullPath={}",
+            path_id(path),
+            template_encode(path)
+        );
+        self.post(path, true, q, None).await
+    }
+
+    /// Removes a file or (with `recursive`) a directory tree.
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<()> {
+        let r = if recursive { "True" } else { "False" };
+        let q = format!(
+            "/v1/rm/{}?ufsFullPath={}&recursive={r}&recursiveAlias={r}&sync_parent_next_time=False\
+             &remove_unchecked_option=False&remove_alluxio_only=False&delete_mount_point=False",
+            path_id(path),
+            template_encode(path)
+        );
+        self.post(path, false, q, None).await
+    }
+
+    /// Renames `src` to `dst`.
+    pub async fn rename(&self, src: &str, dst: &str) -> Result<()> {
+        let q = format!(
+            "/v1/mv/{}?srcPath={}&dstPath={}",
+            path_id(src),
+            template_encode(src),
+            template_encode(dst)
+        );
+        self.post(src, false, q, None).await
+    }
+
+    /// Copies `src` to `dst`.
+    pub async fn copy(&self, src: &str, dst: &str, recursive: bool) -> Result<()> {
+        let r = if recursive { "True" } else { "False" };
+        let q = format!(
+            "/v1/copy/{}?srcPath={}&dstPath={}&recursive={r}&recursiveAlias={r}&forced=False",
+            path_id(src),
+            template_encode(src),
+            template_encode(dst)
+        );
+        self.post(src, true, q, None).await
+    }
+
+    /// `GET /v1/load?path&opType=...` on the owner of `path`.
+    pub async fn load_op(&self, path: &str, op: &str) -> Result<LoadResponse> {
+        let verbose = if op == "stop" { "" } else { "&verbose=true" };
+        let q = format!("/v1/load?path={}&opType={op}{verbose}", form_encode(path));
+        // Submit and stop are not retried once sent: a retry could start or
+        // stop a second time.
+        let idempotent = op == "progress";
+        self.with_failover(path, idempotent, |w| {
+            let q = q.clone();
+            async move {
+                let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
+                serde_json::from_slice(&body).map_err(|e| Error::Worker {
+                    worker: w.http_authority(),
+                    status: None,
+                    message: format!("malformed load answer: {e}"),
+                })
+            }
+        })
+        .await
+    }
+}

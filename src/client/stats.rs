@@ -1,0 +1,37 @@
+//! Counters for `fs.stats()`: what the workers served and how hard it was.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Process-wide counters of one client configuration.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bytes returned by workers.
+    pub bytes_from_workers: AtomicU64,
+    /// Requests sent to workers.
+    pub requests: AtomicU64,
+    /// Requests retried on the same worker.
+    pub retries: AtomicU64,
+    /// Operations moved on to the next ring candidate.
+    pub failovers: AtomicU64,
+    /// Operations that failed after retries and failover.
+    pub errors: AtomicU64,
+}
+
+impl Stats {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A snapshot as `(name, value)` pairs.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("bytes_from_workers", g(&self.bytes_from_workers)),
+            ("requests", g(&self.requests)),
+            ("retries", g(&self.retries)),
+            ("failovers", g(&self.failovers)),
+            ("errors", g(&self.errors)),
+        ]
+    }
+}

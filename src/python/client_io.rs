@@ -1,0 +1,116 @@
+//! The data-path methods of `Client`, kept apart from construction: reads
+//! into Python-owned memory, batched reads, writes and load jobs.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::blocking::run_blocking;
+use super::errors::to_pyerr;
+use crate::client::pages::resolve;
+use crate::client::ClientCore;
+use crate::error::Result;
+
+/// Size of `path`: given, or asked from its worker.
+pub fn size_of(
+    py: Python<'_>,
+    core: &Arc<ClientCore>,
+    path: &str,
+    size: Option<u64>,
+) -> PyResult<u64> {
+    match size {
+        Some(s) => Ok(s),
+        None => run_blocking(py, core.file_size(path)),
+    }
+}
+
+/// Bytes `[start, end)` (Python slice rules) as one `bytes`, filled in place.
+pub fn read<'py>(
+    py: Python<'py>,
+    core: &Arc<ClientCore>,
+    path: &str,
+    start: i64,
+    end: Option<i64>,
+    size: Option<u64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let size = size_of(py, core, path, size)?;
+    let (s, e) = resolve(start, end, size);
+    let len = usize::try_from(e - s).map_err(|_| PyValueError::new_err("range too large"))?;
+    // The only copy: each piece lands in the new bytes object as it arrives.
+    PyBytes::new_with(py, len, |buf| {
+        run_blocking(py, core.read_into(path, s, buf))
+    })
+}
+
+/// Reads from `offset` into `len` writable bytes at `address` (a buffer the
+/// caller keeps exported, e.g. a ctypes array over a `bytearray`); returns the
+/// count (short only at end of file). The limited C API of Python < 3.11 has no
+/// buffer protocol, hence the address.
+pub fn readinto_address(
+    py: Python<'_>,
+    core: &Arc<ClientCore>,
+    path: &str,
+    offset: u64,
+    address: usize,
+    len: usize,
+    size: Option<u64>,
+) -> PyResult<usize> {
+    if address == 0 && len > 0 {
+        return Err(PyValueError::new_err("readinto: null buffer address"));
+    }
+    let size = size_of(py, core, path, size)?;
+    let want = (len as u64).min(size.saturating_sub(offset));
+    #[allow(clippy::cast_possible_truncation)]
+    let want = want as usize;
+    if want == 0 {
+        return Ok(0);
+    }
+    // SAFETY: the caller passes the address and length of a writable buffer
+    // it keeps alive and exported (so not resized) for the whole call.
+    let slice = unsafe { std::slice::from_raw_parts_mut(address as *mut u8, want) };
+    run_blocking(py, core.read_into(path, offset, slice))?;
+    Ok(want)
+}
+
+/// Many reads at once (`cat`, `cat_ranges`): each `(path, start, end)`
+/// (plus the file size when known) becomes `bytes` or the exception it raised.
+pub fn read_many(
+    py: Python<'_>,
+    core: &Arc<ClientCore>,
+    reqs: Vec<(String, i64, Option<i64>, Option<u64>)>,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let core2 = core.clone();
+    let results: Vec<Result<Vec<u8>>> = run_blocking(py, async move {
+        let core = &core2;
+        let all = futures::stream::iter(reqs)
+            .map(|(path, start, end, size)| async move {
+                let size = match size {
+                    Some(s) => s,
+                    None => core.file_size(&path).await?,
+                };
+                let (s, e) = resolve(start, end, size);
+                core.read_vec(&path, s, e).await
+            })
+            .buffered(core.config().io.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(all)
+    })?;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(v) => Ok(PyBytes::new(py, &v).into_any().unbind()),
+            Err(e) => Ok(to_pyerr(e).into_value(py).into_any()),
+        })
+        .collect()
+}
+
+/// Writes a whole file.
+pub fn write(py: Python<'_>, core: &Arc<ClientCore>, path: &str, data: &[u8]) -> PyResult<()> {
+    let data = Bytes::copy_from_slice(data);
+    run_blocking(py, core.write(path, data))
+}

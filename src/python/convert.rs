@@ -1,0 +1,88 @@
+//! Python ⇄ Rust conversions for the client: argument text, status dicts.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+
+use crate::client::FileStatus;
+use crate::WorkerInfo;
+
+/// Text of a scalar argument: `str` as is, `int`/`float` via `str()`.
+pub fn scalar(key: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyValueError::new_err(format!(
+            "invalid {key}={v}: expected a number or a string"
+        )));
+    }
+    if v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyInt>()
+        || v.is_instance_of::<PyFloat>()
+    {
+        return Ok(Some(v.str()?.to_string()));
+    }
+    Err(PyValueError::new_err(format!(
+        "invalid {key}={}: expected a string or a number, got {}",
+        v.repr()?,
+        v.get_type().name()?
+    )))
+}
+
+/// The `options` dict as text pairs (Alluxio properties are strings).
+pub fn options(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let d = v.cast::<PyDict>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid options={}: expected a dict",
+            v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+        ))
+    })?;
+    let mut out = Vec::with_capacity(d.len());
+    for (k, val) in d.iter() {
+        let key: String = k.extract().map_err(|_| {
+            PyValueError::new_err(format!("invalid options key {k}: expected a string"))
+        })?;
+        let text = if val.is_instance_of::<PyBool>() {
+            if val.is_truthy()? { "true" } else { "false" }.to_owned()
+        } else {
+            val.str()?.to_string()
+        };
+        out.push((key, text));
+    }
+    Ok(out)
+}
+
+/// `{"host", "http_port", "identity"}`.
+pub fn worker_dict<'py>(py: Python<'py>, w: &WorkerInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("host", &w.address.host)?;
+    d.set_item("http_port", w.address.http_server_port)?;
+    d.set_item("identity", w.identity.hex())?;
+    Ok(d)
+}
+
+/// A worker's file status with the alluxiofs 1.0.x key names (P1 ∪ P2).
+pub fn status_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("ufs_path", &s.ufs_path)?;
+    d.set_item("name", &s.name)?;
+    d.set_item("path", &s.path)?;
+    d.set_item("type", &s.kind)?;
+    d.set_item("size", s.length)?;
+    d.set_item("last_modification_time_ms", s.mtime_ms)?;
+    d.set_item("human_readable_file_size", &s.human_size)?;
+    d.set_item("in_alluxio_percentage", s.in_alluxio_percentage)?;
+    d.set_item("content_hash", &s.content_hash)?;
+    d.set_item("owner", &s.owner)?;
+    d.set_item("group", &s.group)?;
+    d.set_item("mode", s.mode.to_string().trim_matches('"'))?;
+    d.set_item("creation_time_ms", s.creation_time_ms)?;
+    d.set_item("last_access_time_ms", s.last_access_time_ms)?;
+    d.set_item("completed", s.completed)?;
+    d.set_item("persisted", s.persisted)?;
+    Ok(d)
+}

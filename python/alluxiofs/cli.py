@@ -1,4 +1,6 @@
-"""The ``alluxiofs`` command: ``worker`` and ``local-cluster``."""
+"""The ``alluxiofs`` command: the client subcommands (``ls``, ``stat``,
+``cat``, ``get``, ``load``, ``workers``, ``locate``; see :mod:`alluxiofs.cli_ops`),
+``worker`` and ``local-cluster``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import sys
 from typing import List, Optional
 
 from alluxiofs import AlluxioError
+from alluxiofs.cli_ops import COMMANDS, OneLineParser, add_subcommands
+from alluxiofs.cli_ops import run as run_op
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:
@@ -107,14 +111,17 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``alluxiofs`` command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="alluxiofs",
         description="alluxiofs: Alluxio cache client, worker and local cluster.",
+        epilog="Run 'alluxiofs COMMAND --help' for the options and examples of a command.",
+        one_line=True,
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_subcommands(sub)
 
     w = sub.add_parser(
         "worker",
@@ -140,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``alluxiofs`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command in COMMANDS:
+        if extra:
+            args.cli_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return run_op(args, args.verbose)
+    if extra:
+        # worker and local-cluster: argparse's own message, as before.
+        argparse.ArgumentParser.error(parser, f"unrecognized arguments: {' '.join(extra)}")
     level = logging.WARNING - 10 * min(args.verbose, 2)
     if args.command == "worker":
         # A worker logs its start and stop; local-cluster quiets its workers.

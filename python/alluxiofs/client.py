@@ -177,9 +177,14 @@ class AlluxioClient:
             if state in ("FAILED", "STOPPED"):
                 logger.warning("alluxiofs: load of %s ended %s", path, status.get("jobState"))
                 return False
-            if deadline is not None and time.monotonic() + poll_interval > deadline:
-                return False
-            time.sleep(poll_interval)
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning("alluxiofs: load of %s still running after %ss", path, timeout)
+                    return False
+                time.sleep(min(poll_interval, remaining))
+            else:
+                time.sleep(poll_interval)
 
     # ── the rest ──
 

@@ -9,6 +9,7 @@ at WARNING, counted, and the same operation runs on the under storage.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from typing import Any, Callable, Dict, Optional, Set, Tuple, TypeVar
@@ -34,7 +35,17 @@ class Fallback:
         self.ufs = ufs
         self.counts: Counter[str] = Counter()
         self._warned: Set[Tuple[str, str]] = set()
-        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._lock_obj = threading.Lock()
+
+    @property
+    def _lock(self) -> threading.Lock:
+        # A lock held by another thread at fork time stays held in the child:
+        # a forked child starts with a fresh one.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock_obj = threading.Lock()
+        return self._lock_obj
 
     def run(self, op: str, alluxio: Callable[[], T], ufs: Callable[[], T]) -> T:
         """``alluxio()``, or ``ufs()`` if it fails on the Alluxio side."""

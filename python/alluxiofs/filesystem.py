@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import fsspec
 from fsspec import AbstractFileSystem
@@ -45,7 +45,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     (``s3://bucket/key``, ``file:///dir/f``) or scheme-less (``bucket/key``).
     """
 
-    protocol = "alluxiofs"
+    protocol: Union[str, Tuple[str, ...]] = "alluxiofs"
     root_marker = ""
 
     def __init__(
@@ -75,6 +75,10 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         else:
             self.fs = None
             self.target_protocol = None
+        if self.target_protocol is not None:
+            # Ray hands a path to a user filesystem only if the filesystem claims
+            # the path's scheme (else it resolves s3:// itself, against AWS).
+            self.protocol = ("alluxiofs", self.target_protocol)
         client_args = {k: v for k, v in kwargs.items() if k in CLIENT_ARGS}
         unknown = sorted(set(kwargs) - set(client_args))
         if unknown:

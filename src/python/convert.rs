@@ -79,7 +79,12 @@ pub fn status_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, 
     d.set_item("content_hash", &s.content_hash)?;
     d.set_item("owner", &s.owner)?;
     d.set_item("group", &s.group)?;
-    d.set_item("mode", s.mode.to_string().trim_matches('"'))?;
+    // As the server sent it: an int (Java's FileInfo) or a string.
+    match &s.mode {
+        serde_json::Value::Number(n) => d.set_item("mode", n.as_i64())?,
+        serde_json::Value::String(t) => d.set_item("mode", t)?,
+        _ => d.set_item("mode", py.None())?,
+    }
     d.set_item("creation_time_ms", s.creation_time_ms)?;
     d.set_item("last_access_time_ms", s.last_access_time_ms)?;
     d.set_item("completed", s.completed)?;

@@ -103,7 +103,12 @@ impl Job {
                 n as f64 * 100.0 / files as f64
             }
         };
-        let throughput = loaded / elapsed.as_secs().max(1);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let throughput = (loaded as f64 / elapsed.as_secs_f64().max(1e-3)) as u64;
         let mut out = format!(
             "Progress for loading path '{}':\n\tSettings:\tbandwidth: unlimited\tverify: false\tmetadata-only: false\n\
              \tTime Elapsed: {:02}:{:02}:{:02}\n\tJob State: {state}\n\tInodes Scanned: {files}\n\

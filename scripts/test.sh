@@ -15,3 +15,7 @@ step "ruff";                       ruff check python tests examples && ruff form
 step "mypy";                       mypy python
 step "stubtest";                   python -m mypy.stubtest alluxiofs._core
 step "pytest";                     pytest -q "$@"
+# The benchmark suite, small: proves it runs (numbers: python benches/run.py).
+bench_out=$(mktemp -d)
+step "bench --quick";              python benches/run.py --quick --json "$bench_out/bench.json" --png "$bench_out/bench.png"
+rm -rf "$bench_out"

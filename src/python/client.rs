@@ -45,7 +45,14 @@ pub struct PyClient {
 }
 
 impl PyClient {
-    fn core(&self) -> PyResult<Arc<ClientCore>> {
+    /// The core of this process. Resolved with the GIL released: building it
+    /// may log through Python, and a thread holding the GIL while it waits
+    /// for one of our locks would otherwise deadlock with it.
+    fn core(&self, py: Python<'_>) -> PyResult<Arc<ClientCore>> {
+        py.detach(|| self.core_detached()).map_err(to_pyerr)
+    }
+
+    fn core_detached(&self) -> crate::error::Result<Arc<ClientCore>> {
         let pid = std::process::id();
         let mut slot = self.core.lock();
         if let Some((p, c)) = slot.as_ref() {
@@ -58,15 +65,13 @@ impl PyClient {
             // that does not exist here, so never drop it.
             std::mem::forget(stale);
         }
-        let c = runtime::current()
-            .and_then(|s| s.client(&self.config))
-            .map_err(to_pyerr)?;
+        let c = runtime::current().and_then(|s| s.client(&self.config))?;
         *slot = Some((pid, c.clone()));
         Ok(c)
     }
 
     fn ring(&self, py: Python<'_>) -> PyResult<Arc<crate::Ring>> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.membership().ring().await })
     }
 }
@@ -166,14 +171,14 @@ impl PyClient {
 
     /// Status of `path` from its worker.
     fn info<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyDict>> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         let st = run_blocking(py, async move { core.info(&path).await })?;
         status_dict(py, &st)
     }
 
     /// Entries of the directory `path` (or the file itself).
     fn list<'py>(&self, py: Python<'py>, path: String) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         let all = run_blocking(py, async move { core.list(&path).await })?;
         all.iter().map(|s| status_dict(py, s)).collect()
     }
@@ -189,7 +194,7 @@ impl PyClient {
         end: Option<i64>,
         size: Option<u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        client_io::read(py, &self.core()?, path, start, end, size)
+        client_io::read(py, &self.core(py)?, path, start, end, size)
     }
 
     /// Reads from `offset` into `length` bytes at `address` (see
@@ -204,7 +209,7 @@ impl PyClient {
         length: usize,
         size: Option<u64>,
     ) -> PyResult<usize> {
-        client_io::readinto_address(py, &self.core()?, path, offset, address, length, size)
+        client_io::readinto_address(py, &self.core(py)?, path, offset, address, length, size)
     }
 
     /// Many reads concurrently: `[(path, start, end, size_or_None)]` →
@@ -214,43 +219,43 @@ impl PyClient {
         py: Python<'_>,
         requests: Vec<(String, i64, Option<i64>, Option<u64>)>,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        client_io::read_many(py, &self.core()?, requests)
+        client_io::read_many(py, &self.core(py)?, requests)
     }
 
     /// Creates or replaces the file `path` with `data`.
     fn write(&self, py: Python<'_>, path: &str, data: &[u8]) -> PyResult<()> {
-        client_io::write(py, &self.core()?, path, data)
+        client_io::write(py, &self.core(py)?, path, data)
     }
 
     /// Creates a directory with its parents.
     fn mkdir(&self, py: Python<'_>, path: String) -> PyResult<()> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.mkdir(&path).await })
     }
 
     /// Creates an empty file if none exists.
     fn touch(&self, py: Python<'_>, path: String) -> PyResult<()> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.touch(&path).await })
     }
 
     /// Removes a file, or a directory tree with `recursive`.
     #[pyo3(signature = (path, recursive=false))]
     fn remove(&self, py: Python<'_>, path: String, recursive: bool) -> PyResult<()> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.remove(&path, recursive).await })
     }
 
     /// Renames `src` to `dst`.
     fn rename(&self, py: Python<'_>, src: String, dst: String) -> PyResult<()> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.rename(&src, &dst).await })
     }
 
     /// Copies `src` to `dst`.
     #[pyo3(signature = (src, dst, recursive=false))]
     fn copy(&self, py: Python<'_>, src: String, dst: String, recursive: bool) -> PyResult<()> {
-        let core = self.core()?;
+        let core = self.core(py)?;
         run_blocking(py, async move { core.copy(&src, &dst, recursive).await })
     }
 
@@ -262,7 +267,7 @@ impl PyClient {
                 "invalid op={op:?}: expected submit, progress or stop"
             )));
         }
-        let core = self.core()?;
+        let core = self.core(py)?;
         let v = run_blocking(py, async move { core.load_op(&path, &op).await })?;
         let json = py.import("json")?;
         Ok(json.call_method1("loads", (v.to_string(),))?.unbind())
@@ -271,7 +276,7 @@ impl PyClient {
     /// Counters of this configuration in this process.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in self.core()?.stats.snapshot() {
+        for (k, v) in self.core(py)?.stats.snapshot() {
             d.set_item(k, v)?;
         }
         Ok(d)

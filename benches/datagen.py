@@ -1,0 +1,131 @@
+"""Deterministic benchmark data (seeded): local files for the cluster's
+``file://`` root and objects for its ``s3://`` root (moto)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from harness import MIB, Sizes, say
+
+SEED = 20260611
+#: Bump when the layout or the generators change (invalidates --data-dir).
+LAYOUT = 2
+BUCKET = "bench"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where each scenario's data lives."""
+
+    root: str  # local directory (the cluster's file:// root)
+    big: str  # S1, S2, M1
+    small: List[str]  # S3 (and S6 info)
+    table: str  # S4
+    listing: str  # S6 directory
+    ray_prefix: str  # S5: "bench/ray" in S3
+    ray_keys: List[str]
+    ray_bytes: int
+    cold_key: str  # C1: "bench/cold.bin" in S3
+
+    def url(self, path: str) -> str:
+        return "file://" + path
+
+
+def _random_file(path: str, nbytes: int, rng: np.random.Generator) -> None:
+    with open(path, "wb") as f:
+        left = nbytes
+        while left:
+            n = min(left, 64 * MIB)
+            f.write(rng.bytes(n))
+            left -= n
+
+
+def _table(rows: int, rng: np.random.Generator, first_id: int = 0) -> pa.Table:
+    cols: Dict[str, Any] = {"id": np.arange(first_id, first_id + rows, dtype=np.int64)}
+    for i in range(7):
+        cols[f"f{i}"] = rng.standard_normal(rows)
+    return pa.table(cols)
+
+
+def _parquet(sink: Any, nbytes: int, row_groups: int, rng: np.random.Generator) -> None:
+    """About ``nbytes`` of Parquet (8 numeric columns, random values, snappy)
+    in ``row_groups`` row groups, written group by group."""
+    rows = max(row_groups, nbytes // 64)
+    per_group = -(-rows // row_groups)
+    schema = _table(1, rng).schema
+    with pq.ParquetWriter(sink, schema, compression="snappy") as w:
+        done = 0
+        while done < rows:
+            n = min(per_group, rows - done)
+            w.write_table(_table(n, rng, done), row_group_size=n)
+            done += n
+
+
+def _local(root: str, sizes: Sizes) -> None:
+    rng = np.random.default_rng(SEED)
+    _random_file(os.path.join(root, "big.bin"), sizes.s1_bytes, rng)
+    os.makedirs(os.path.join(root, "small"), exist_ok=True)
+    blob = rng.bytes(sizes.s3_files * sizes.s3_file_bytes)
+    for i in range(sizes.s3_files):
+        with open(os.path.join(root, "small", f"f-{i:05d}.bin"), "wb") as f:
+            at = i * sizes.s3_file_bytes
+            f.write(blob[at : at + sizes.s3_file_bytes])
+    _parquet(os.path.join(root, "table.parquet"), sizes.s4_bytes, 16, rng)
+    os.makedirs(os.path.join(root, "listing"), exist_ok=True)
+    for i in range(sizes.s6_entries):
+        open(os.path.join(root, "listing", f"e-{i:05d}"), "wb").close()
+
+
+def make_local(root: str, sizes: Sizes) -> Dataset:
+    """Writes (or reuses, if generated with the same sizes) the local files."""
+    stamp_path = os.path.join(root, "stamp.json")
+    stamp = json.dumps({"layout": LAYOUT, "seed": SEED, "sizes": asdict(sizes)}, sort_keys=True)
+    os.makedirs(root, exist_ok=True)
+    try:
+        with open(stamp_path) as f:
+            reuse = f.read() == stamp
+    except OSError:
+        reuse = False
+    if reuse:
+        say(f"reusing the data in {root}")
+    else:
+        say(f"generating data in {root}")
+        if os.path.exists(stamp_path):
+            os.unlink(stamp_path)
+        _local(root, sizes)
+        with open(stamp_path, "w") as f:
+            f.write(stamp)
+    small = [os.path.join(root, "small", f"f-{i:05d}.bin") for i in range(sizes.s3_files)]
+    return Dataset(
+        root=root,
+        big=os.path.join(root, "big.bin"),
+        small=small,
+        table=os.path.join(root, "table.parquet"),
+        listing=os.path.join(root, "listing"),
+        ray_prefix=f"{BUCKET}/ray",
+        ray_keys=[f"{BUCKET}/ray/part-{i:03d}.parquet" for i in range(sizes.s5_files)],
+        ray_bytes=0,
+        cold_key=f"{BUCKET}/cold.bin",
+    )
+
+
+def upload_s3(s3: Any, ds: Dataset, sizes: Sizes) -> Dataset:
+    """Writes the S3 objects (S5's Parquet files, C1's cold file) to moto;
+    returns ``ds`` with the Parquet bytes total."""
+    rng = np.random.default_rng(SEED + 1)
+    s3.mkdir(BUCKET)
+    total = 0
+    for key in ds.ray_keys:
+        buf = io.BytesIO()
+        _parquet(buf, sizes.s5_file_bytes, 2, rng)
+        s3.pipe_file(key, buf.getvalue())
+        total += len(buf.getvalue())
+    s3.pipe_file(ds.cold_key, rng.bytes(sizes.c1_bytes))
+    return Dataset(**{**asdict(ds), "ray_bytes": total})

@@ -1,0 +1,224 @@
+"""Shared pieces of the benchmark runner: sizes per mode, timing, statistics
+and the per-scenario result record (see ``run.py`` for the whole picture)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+KIB = 1024
+MIB = 1024 * 1024
+#: Columns of every result, in table order.
+COLUMNS = ("ours", "limit", "reference", "ufs")
+#: Requests in flight, for our client and the limit alike (our default).
+CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Data sizes and counts of one mode (full or ``--quick``)."""
+
+    runs: int
+    s1_bytes: int
+    s2_reads: int
+    s3_files: int
+    s3_file_bytes: int
+    s4_bytes: int
+    s5_files: int
+    s5_file_bytes: int
+    s6_entries: int
+    s6_infos: int
+    c1_bytes: int
+    cache_size: str
+
+
+FULL = Sizes(
+    runs=5,
+    s1_bytes=1024 * MIB,
+    s2_reads=1000,
+    s3_files=5000,
+    s3_file_bytes=100 * KIB,
+    s4_bytes=512 * MIB,
+    s5_files=64,
+    s5_file_bytes=8 * MIB,
+    s6_entries=10_000,
+    s6_infos=300,
+    c1_bytes=256 * MIB,
+    cache_size="6GB",
+)
+QUICK = Sizes(
+    runs=5,
+    s1_bytes=64 * MIB,
+    s2_reads=100,
+    s3_files=500,
+    s3_file_bytes=100 * KIB,
+    s4_bytes=32 * MIB,
+    s5_files=8,
+    s5_file_bytes=4 * MIB,
+    s6_entries=1_000,
+    s6_infos=100,
+    c1_bytes=16 * MIB,
+    cache_size="2GB",
+)
+
+
+def say(msg: str) -> None:
+    """Progress on stderr (stdout carries the table)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile, as ``benches/limit.rs`` computes it."""
+    s = sorted(values)
+    return s[round((len(s) - 1) * q)]
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def repeat(fn: Callable[[], Any], runs: int, warmup: int = 1) -> List[float]:
+    """Seconds of ``runs`` calls of ``fn``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    return [timed(fn) for _ in range(runs)]
+
+
+def latencies_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> List[float]:
+    """Milliseconds of ``fn(item)`` for each item, one at a time."""
+    out = []
+    for it in items:
+        t = time.perf_counter()
+        fn(it)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+@dataclass
+class Result:
+    """One row of the results: a value per column (the median of its runs)."""
+
+    sid: str
+    title: str
+    unit: str
+    better: str  # "higher" | "lower"
+    target: str
+    #: ("ratio", column, factor): ours vs factor x column; ("abs", None, bound).
+    rule: tuple = ("ratio", "limit", 1.0)
+    runs: Dict[str, List[float]] = field(default_factory=dict)
+    notes: Dict[str, str] = field(default_factory=dict)
+
+    def add(self, column: str, values: Optional[Sequence[float]], note: str = "") -> None:
+        """Records the per-run values of ``column`` (None: no value, with ``note``)."""
+        if values:
+            self.runs[column] = [float(v) for v in values]
+        if note:
+            self.notes[column] = note
+
+    def skip(self, column: str, reason: str) -> None:
+        self.runs.pop(column, None)
+        self.notes[column] = reason
+
+    def value(self, column: str) -> Optional[float]:
+        v = self.runs.get(column)
+        return statistics.median(v) if v else None
+
+    def ratio(self, column: str) -> Optional[float]:
+        """ours / column (raw values)."""
+        a, b = self.value("ours"), self.value(column)
+        if a is None or b is None or b == 0:
+            return None
+        return a / b
+
+    def perf_ratio(self, column: str) -> Optional[float]:
+        """How ours performs relative to ``column``: > 1 means ours is better
+        (ours/column for higher-is-better, column/ours for lower-is-better)."""
+        r = self.ratio(column)
+        if r is None or r == 0:
+            return None
+        return r if self.better == "higher" else 1 / r
+
+    def met(self) -> Optional[bool]:
+        kind, column, bound = self.rule
+        ours = self.value("ours")
+        if ours is None:
+            return None
+        ref = bound if kind == "abs" else self.value(column)
+        if ref is None:
+            return None
+        limit = ref if kind == "abs" else bound * ref
+        return ours >= limit if self.better == "higher" else ours <= limit
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {c: _round(self.value(c)) for c in COLUMNS}
+        out.update(
+            title=self.title,
+            unit=self.unit,
+            better=self.better,
+            target=self.target,
+            target_met=self.met(),
+            ratio_ours_limit=_round(self.ratio("limit")),
+            ratio_ours_reference=_round(self.ratio("reference")),
+            runs={
+                c: {
+                    "n": len(v),
+                    "median": _round(statistics.median(v)),
+                    "min": _round(min(v)),
+                    "max": _round(max(v)),
+                    "values": [_round(x) for x in v],
+                }
+                for c, v in self.runs.items()
+            },
+        )
+        if self.notes:
+            out["notes"] = dict(self.notes)
+        return out
+
+
+def _round(v: Optional[float]) -> Optional[float]:
+    if v is None or math.isnan(v):
+        return None
+    return float(f"{v:.4g}")
+
+
+def mbps(nbytes: int, seconds: Sequence[float]) -> List[float]:
+    """MB/s (10^6 bytes) for each duration."""
+    return [nbytes / s / 1e6 for s in seconds]
+
+
+@dataclass
+class Ctx:
+    """What every scenario gets."""
+
+    sizes: Sizes
+    svc: Any  # services.Services
+    data: Any  # datagen.Dataset
+    fs: Any  # our filesystem on the main cluster (file:// root)
+    planner: Any  # limit_client.Planner for the main cluster
+    ref: Any  # reference.Reference
+    results: List[Result] = field(default_factory=list)
+
+    @property
+    def runs(self) -> int:
+        return self.sizes.runs
+
+    def new(self, *args: Any, **kwargs: Any) -> Result:
+        """A result, appended to the run's results."""
+        r = Result(*args, **kwargs)
+        self.results.append(r)
+        return r
+
+
+def add_ref(result: Result, res: Dict[str, Any], convert: Callable[[List[float]], Any]) -> None:
+    """Adds a reference result: ``convert(res["seconds"])``, or the error as a note."""
+    if "error" in res:
+        result.skip("reference", f"reference client failed: {res['error']}")
+    else:
+        result.add("reference", convert(res["seconds"]))

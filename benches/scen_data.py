@@ -1,0 +1,211 @@
+"""Read scenarios on the main cluster's ``file://`` root: S1 (one big file),
+S2 (random reads), S3 (many small files), S4 (PyArrow ``read_table``).
+``ufs`` is the same data read from local disk."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Callable, List, Tuple
+
+import limit_client as limit
+import pyarrow.parquet as pq
+from harness import KIB, MIB, Ctx, add_ref, latencies_ms, mbps, pct, repeat, say
+
+CHUNK = 8 * MIB
+S2_SIZES = ((4 * KIB, "4KiB"), (64 * KIB, "64KiB"), (MIB, "1MiB"))
+
+
+def read_chunks(fs: Any, url: str, chunk: int = CHUNK) -> None:
+    with fs.open(url, "rb") as f:
+        while f.read(chunk):
+            pass
+
+
+def local_chunks(path: str, chunk: int = CHUNK) -> None:
+    with open(path, "rb", buffering=0) as f:
+        while f.read(chunk):
+            pass
+
+
+def local_whole(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def s1(ctx: Ctx) -> None:
+    """S1: one big file with ``cat_file`` and with ``open().read()`` in 8 MiB chunks."""
+    fs, path, n, runs = ctx.fs, ctx.data.big, ctx.sizes.s1_bytes, ctx.runs
+    url = ctx.data.url(path)
+    size = f"{n // MIB} MiB"
+    target = "ours >= 0.8 x limit"
+    cat = ctx.new(
+        "S1.cat", f"cat_file, {size} file", "MB/s", "higher", target, ("ratio", "limit", 0.8)
+    )
+    chunks = ctx.new(
+        "S1.read8m",
+        f"open().read() in 8 MiB chunks, {size} file",
+        "MB/s",
+        "higher",
+        target,
+        ("ratio", "limit", 0.8),
+    )
+    say("S1 ours")
+    cat.add("ours", mbps(n, repeat(lambda: fs.cat_file(url), runs)))
+    chunks.add("ours", mbps(n, repeat(lambda: read_chunks(fs, url), runs)))
+
+    say("S1 limit")
+    cat.add("limit", mbps(n, limit.seconds(limit.run(ctx.planner.read(url, 0, n), runs=runs))))
+    with limit.record_reads(fs) as rec:
+        read_chunks(fs, url)
+    batches = [ctx.planner.reads(b) for b in rec.resolved()]
+    chunks.add("limit", mbps(n, limit.seconds(limit.run(batches, runs=runs))))
+    chunks.notes["limit"] = (
+        f"replays our {len(batches)} read-ahead fetches, one after another, pieces concurrent"
+    )
+
+    say("S1 reference")
+    res = ctx.ref.run(
+        ctx.svc.etcd_hosts,
+        [
+            {"kind": "cat", "url": url, "runs": runs, "warmup": 1},
+            {"kind": "read_chunks", "url": url, "chunk": CHUNK, "runs": runs, "warmup": 1},
+        ],
+    )
+    add_ref(cat, res[0], lambda s: mbps(n, s))
+    add_ref(chunks, res[1], lambda s: mbps(n, s))
+
+    say("S1 ufs (local disk)")
+    cat.add("ufs", mbps(n, repeat(lambda: local_whole(path), runs)), "local file read()")
+    chunks.add("ufs", mbps(n, repeat(lambda: local_chunks(path), runs)), "local file read(8 MiB)")
+
+
+def s2(ctx: Ctx) -> None:
+    """S2: random reads of 4 KiB, 64 KiB, 1 MiB from one thread; p50/p99 ms."""
+    fs, path, n, runs = ctx.fs, ctx.data.big, ctx.sizes.s1_bytes, ctx.runs
+    url = ctx.data.url(path)
+    rng = random.Random(2)
+    for size, label in S2_SIZES:
+        offs = [rng.randrange(0, n - size) for _ in range(ctx.sizes.s2_reads)]
+        title = f"random {label} reads, 1 thread ({len(offs)} per run)"
+        p50 = ctx.new(
+            f"S2.{label}.p50",
+            title + ", p50",
+            "ms",
+            "lower",
+            "ours <= 1.5 x limit",
+            ("ratio", "limit", 1.5),
+        )
+        p99 = ctx.new(
+            f"S2.{label}.p99",
+            title + ", p99",
+            "ms",
+            "lower",
+            "ours <= 2 x limit",
+            ("ratio", "limit", 2.0),
+        )
+        say(f"S2 {label}")
+
+        def per_run(
+            call: Callable[[int], Any], offs: List[int] = offs
+        ) -> Tuple[List[float], List[float]]:
+            call(offs[0])
+            lat = [latencies_ms(call, offs) for _ in range(runs + 1)][1:]
+            return [pct(x, 0.5) for x in lat], [pct(x, 0.99) for x in lat]
+
+        a, b = per_run(lambda o, s=size: fs.cat_file(url, start=o, end=o + s))
+        p50.add("ours", a)
+        p99.add("ours", b)
+
+        plan = [ctx.planner.read(url, o, o + size) for o in offs]
+        lines = limit.run(plan, mode="latency", runs=runs)
+        p50.add("limit", [x["p50_ms"] for x in lines], "same pieces, one read at a time")
+        p99.add("limit", [x["p99_ms"] for x in lines])
+
+        op = {"kind": "ranges", "ranges": [[url, o, size] for o in offs], "runs": runs}
+        res = ctx.ref.one(ctx.svc.etcd_hosts, {**op, "warmup": 1})
+        if "error" in res:
+            p50.skip("reference", res["error"])
+            p99.skip("reference", res["error"])
+        else:
+            p50.add("reference", res["p50_ms"])
+            p99.add("reference", res["p99_ms"])
+
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            a, b = per_run(lambda o, s=size, fd=fd: os.pread(fd, s, o))
+        finally:
+            os.close(fd)
+        p50.add("ufs", a, "os.pread on the local file")
+        p99.add("ufs", b)
+
+
+def s3(ctx: Ctx) -> None:
+    """S3: many small files with ``fs.cat(list)``; files/s."""
+    fs, runs = ctx.fs, ctx.runs
+    paths = ctx.data.small
+    nfiles, fbytes = len(paths), ctx.sizes.s3_file_bytes
+    urls = [ctx.data.url(p) for p in paths]
+    r = ctx.new(
+        "S3.cat_list",
+        f"fs.cat of {nfiles} files x {fbytes // KIB} KiB",
+        "files/s",
+        "higher",
+        "ours >= 0.8 x limit",
+        ("ratio", "limit", 0.8),
+    )
+
+    def rate(secs: List[float]) -> List[float]:
+        return [nfiles / s for s in secs]
+
+    say("S3 ours")
+    r.add("ours", rate(repeat(lambda: fs.cat(urls), runs)))
+    say("S3 limit")
+    plan = ctx.planner.reads([(u, 0, fbytes) for u in urls])
+    r.add("limit", rate(limit.seconds(limit.run(plan, runs=runs))), "one range GET per file")
+    say("S3 reference")
+    res = ctx.ref.one(ctx.svc.etcd_hosts, {"kind": "cat_list", "urls": urls, "runs": runs})
+    add_ref(r, res, rate)
+    if "reference" in r.runs:
+        r.notes["reference"] = "a cat_file loop (1.0.17's fs.cat needs a UFS for expand_path)"
+    say("S3 ufs (local disk)")
+
+    def local() -> None:
+        for p in paths:
+            local_whole(p)
+
+    r.add("ufs", rate(repeat(local, runs)), "open().read() of each local file")
+
+
+def s4(ctx: Ctx) -> None:
+    """S4: ``pq.read_table`` of a multi-row-group Parquet file; MB/s of file."""
+    fs, path, runs = ctx.fs, ctx.data.table, ctx.runs
+    url = ctx.data.url(path)
+    n = os.path.getsize(path)
+    r = ctx.new(
+        "S4.read_table",
+        f"pq.read_table, {n / MIB:.0f} MiB Parquet, 16 row groups",
+        "MB/s",
+        "higher",
+        "ours >= 0.5 x ufs (PyArrow, local disk)",
+        ("ratio", "ufs", 0.5),
+    )
+    say("S4 ours")
+    r.add("ours", mbps(n, repeat(lambda: pq.read_table(url, filesystem=fs), runs)))
+    say("S4 limit")
+    with limit.record_reads(fs) as rec:
+        pq.read_table(url, filesystem=fs)
+    batches = [ctx.planner.reads(b) for b in rec.resolved()]
+    r.add(
+        "limit",
+        mbps(n, limit.seconds(limit.run(batches, runs=runs))),
+        f"the {len(batches)} reads PyArrow made through us, bytes only (no decoding)",
+    )
+    say("S4 reference")
+    if ctx.ref.python and not ctx.ref.has_pyarrow:
+        r.skip("reference", "pyarrow could not be installed in the reference venv")
+    else:
+        res = ctx.ref.one(ctx.svc.etcd_hosts, {"kind": "read_table", "url": url, "runs": runs})
+        add_ref(r, res, lambda s: mbps(n, s))
+    say("S4 ufs (PyArrow, local disk)")
+    r.add("ufs", mbps(n, repeat(lambda: pq.read_table(path), runs)))

@@ -1,0 +1,193 @@
+"""S5 (Ray ``read_parquet`` over the cluster's ``s3://`` root vs s3fs on moto)
+and S6 (``ls`` of a big directory, ``info`` latency, vs raw worker GETs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import warnings
+from typing import Any, Callable, List
+
+import limit_client as limit
+from fsspec.implementations.local import LocalFileSystem
+from harness import (
+    COLUMNS,
+    MIB,
+    Ctx,
+    Result,
+    add_ref,
+    latencies_ms,
+    mbps,
+    pct,
+    repeat,
+    say,
+)
+from services import stop_ray
+
+RAY_CPUS = 2
+#: Seconds one Ray read may take before S5 gives up on that column.
+RAY_TIMEOUT = 600
+
+
+def _start_ray(ctx: Ctx, store_bytes: int) -> Any:
+    import ray
+    import ray.data
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray Data reads Parquet footers with 32 actor processes by default: on a
+    # 2-core machine starting them dominates every read, for both columns.
+    os.environ.setdefault("RAY_DATA_PARQUET_FOOTER_NUM_ACTORS", str(RAY_CPUS))
+    handler = signal.getsignal(signal.SIGTERM)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not ray.is_initialized():
+            ray.init(
+                num_cpus=RAY_CPUS,
+                include_dashboard=False,
+                object_store_memory=store_bytes,
+                logging_level="WARNING",
+                log_to_driver=False,
+            )
+            ctx.svc.stack.callback(stop_ray, ray)
+        dctx = ray.data.DataContext.get_current()
+        dctx.enable_progress_bars = False
+        dctx.print_on_execution_start = False
+    signal.signal(signal.SIGTERM, handler)  # ours (stop everything), not Ray's
+    return ray
+
+
+def _bounded(fn: Callable[[], Any], timeout: float) -> None:
+    """Runs ``fn`` in a thread; TimeoutError if it takes longer than ``timeout``."""
+    err: List[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as e:
+            err.append(e)
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"a Ray read took longer than {timeout:.0f}s")
+    if err:
+        raise err[0]
+
+
+def s5(ctx: Ctx) -> None:
+    """S5: Ray ``read_parquet`` of a directory of Parquet files; MB/s of files."""
+    data, runs = ctx.data, ctx.runs
+    n = data.ray_bytes
+    r = ctx.new(
+        "S5.ray",
+        f"ray.data.read_parquet().materialize(), {len(data.ray_keys)} files, {n / MIB:.0f} MiB",
+        "MB/s",
+        "higher",
+        "ours >= 1.0 x ufs (s3fs -> moto)",
+        ("ratio", "ufs", 1.0),
+    )
+    try:
+        ray = _start_ray(ctx, max(512 * MIB, 3 * n))
+    except Exception as e:  # ImportError, or Ray failing to start
+        for c in COLUMNS:
+            r.skip(c, f"Ray unavailable: {e!r}"[:300])
+        return
+    # Scheme-less, as Ray hands paths to filesystems anyway; with "s3://" Ray
+    # first resolves the bucket's region with PyArrow's own S3 client (AWS).
+    src = data.ray_prefix
+    fs = ctx.svc.fs("s3")
+    s3 = ctx.svc.s3fs()
+
+    def read(filesystem: Any) -> None:
+        def body() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ray.data.read_parquet(src, filesystem=filesystem).materialize()
+
+        _bounded(body, RAY_TIMEOUT)
+
+    say("S5 ours (Ray over alluxiofs)")
+    try:
+        r.add(
+            "ours",
+            mbps(n, repeat(lambda: read(fs), runs)),
+            "fallback is a dead endpoint (cache only)",
+        )
+    except TimeoutError as e:
+        r.skip("ours", str(e))
+    say("S5 limit")
+    urls = ["s3://" + k for k in data.ray_keys]
+    sizes = {u: int(fs.info(u)["size"]) for u in urls}
+    plan = limit.Planner(fs).reads([(u, 0, sizes[u]) for u in urls])
+    r.add(
+        "limit",
+        mbps(n, limit.seconds(limit.run(plan, runs=runs))),
+        "every page of every file, concurrently; bytes only (no Ray, no decoding)",
+    )
+    r.skip("reference", "not run: Ray is not installed in the reference client's venv")
+    say("S5 ufs (Ray over s3fs -> moto)")
+    try:
+        r.add("ufs", mbps(n, repeat(lambda: read(s3), runs)))
+    except TimeoutError as e:
+        r.skip("ufs", str(e))
+
+
+def s6(ctx: Ctx) -> None:
+    """S6: ``ls`` of a big directory and ``info`` p50, vs raw worker GETs."""
+    fs, runs = ctx.fs, ctx.runs
+    entries = ctx.sizes.s6_entries
+    dir_url = ctx.data.url(ctx.data.listing)
+    local = LocalFileSystem()
+    ls = ctx.new(
+        "S6.ls",
+        f"ls(detail=True) of a {entries}-entry directory",
+        "ms",
+        "lower",
+        "ours <= 1.5 x limit (raw GET /v1/files)",
+        ("ratio", "limit", 1.5),
+    )
+    say("S6 ls")
+    listed = fs.ls(dir_url, detail=True)
+    assert len(listed) == entries, (len(listed), entries)
+    ls.add("ours", [s * 1e3 for s in repeat(lambda: fs.ls(dir_url, detail=True), runs)])
+    lines = limit.run([ctx.planner.files(dir_url)], mode="latency", runs=runs)
+    ls.add("limit", [x["p50_ms"] for x in lines], "one raw GET /v1/files (JSON not parsed)")
+    res = ctx.ref.one(ctx.svc.etcd_hosts, {"kind": "ls", "url": dir_url, "runs": runs})
+    add_ref(ls, res, lambda s: [x * 1e3 for x in s])
+    ls.add(
+        "ufs",
+        [s * 1e3 for s in repeat(lambda: local.ls(ctx.data.listing, detail=True), runs)],
+        "fsspec LocalFileSystem.ls",
+    )
+
+    paths = ctx.data.small[: ctx.sizes.s6_infos]
+    urls = [ctx.data.url(p) for p in paths]
+    info = ctx.new(
+        "S6.info.p50",
+        f"info() p50 over {len(urls)} files",
+        "ms",
+        "lower",
+        "ours <= 1.5 x limit (raw GET /v1/info)",
+        ("ratio", "limit", 1.5),
+    )
+    say("S6 info")
+    info.add("ours", _p50_runs(fs.info, urls, runs))
+    lines = limit.run([ctx.planner.info(u) for u in urls], mode="latency", runs=runs)
+    info.add("limit", [x["p50_ms"] for x in lines], "raw GET /v1/info, one at a time")
+    res = ctx.ref.one(ctx.svc.etcd_hosts, {"kind": "info", "urls": urls, "runs": runs, "warmup": 1})
+    _add_ref_p50(info, res)
+    info.add("ufs", _p50_runs(local.info, paths, runs), "fsspec LocalFileSystem.info")
+
+
+def _p50_runs(call: Any, items: List[Any], runs: int) -> List[float]:
+    call(items[0])
+    return [pct(latencies_ms(call, items), 0.5) for _ in range(runs + 1)][1:]
+
+
+def _add_ref_p50(r: Result, res: Any) -> None:
+    if "error" in res:
+        r.skip("reference", f"reference client failed: {res['error']}")
+    else:
+        r.add("reference", res["p50_ms"])

@@ -17,20 +17,22 @@ import os
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
+import functools
 import gc
 import json
 import logging
 import resource
 import sys
 import time
+from typing import Any, Callable, Dict, List
 
 
-def pct(values, q):
+def pct(values: List[float], q: float) -> float:
     s = sorted(values)
-    return s[round((len(s) - 1) * q)]
+    return float(s[round((len(s) - 1) * q)])
 
 
-def make_fs(spec):
+def make_fs(spec: Dict[str, Any]) -> Any:
     from alluxiofs import AlluxioFileSystem
 
     return AlluxioFileSystem(
@@ -43,19 +45,19 @@ def make_fs(spec):
     )
 
 
-def read_chunks(fs, url, chunk):
+def read_chunks(fs: Any, url: str, chunk: int) -> None:
     with fs.open(url, "rb") as f:
         while f.read(chunk):
             pass
 
 
-def read_table(fs, url):
+def read_table(fs: Any, url: str) -> Any:
     import pyarrow.parquet as pq
 
     return pq.read_table(url, filesystem=fs)
 
 
-def body(fs, op):
+def body(fs: Any, op: Dict[str, Any]) -> Callable[[], Any]:
     """The timed call of one op (kinds timed as a whole)."""
     kind = op["kind"]
     if kind == "cat":
@@ -74,16 +76,20 @@ def body(fs, op):
     raise ValueError(f"unknown op kind {kind!r}")
 
 
-def latencies(fs, op):
+def latencies(fs: Any, op: Dict[str, Any]) -> Dict[str, List[float]]:
     """Per-run p50/p99 of single calls (``ranges``, ``info``)."""
+    calls: List[Callable[[], Any]]
     if op["kind"] == "ranges":
-        calls = [lambda r=r: fs.cat_file(r[0], start=r[1], end=r[1] + r[2]) for r in op["ranges"]]
+        calls = [
+            functools.partial(fs.cat_file, u, start=off, end=off + n) for u, off, n in op["ranges"]
+        ]
     else:
-        calls = [lambda u=u: fs.info(u) for u in op["urls"]]
+        calls = [functools.partial(fs.info, u) for u in op["urls"]]
     calls[0]()
-    p50, p99 = [], []
+    p50: List[float] = []
+    p99: List[float] = []
     for _ in range(op["warmup"] + op["runs"]):
-        lat = []
+        lat: List[float] = []
         for c in calls:
             t = time.perf_counter()
             c()
@@ -94,7 +100,7 @@ def latencies(fs, op):
     return {"p50_ms": p50[w:], "p99_ms": p99[w:]}
 
 
-def peak_rss():
+def peak_rss() -> int:
     """Peak RSS of this process image in bytes: VmHWM (ru_maxrss of a child
     starts at its parent's RSS, which would hide the growth)."""
     try:
@@ -107,7 +113,7 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def rss(fs, op):
+def rss(fs: Any, op: Dict[str, Any]) -> Dict[str, int]:
     """Peak-RSS growth (bytes) of one whole-file read, after a small warm-up."""
     fs.info(op["url"])
     fs.cat_file(op["url"], start=0, end=4096)
@@ -117,7 +123,7 @@ def rss(fs, op):
     return {"rss_delta": peak_rss() - before, "bytes": len(data)}
 
 
-def run_op(fs, op):
+def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
     if op["kind"] in ("ranges", "info"):
         return latencies(fs, op)
     if op["kind"] == "rss":
@@ -133,7 +139,7 @@ def run_op(fs, op):
     return {"seconds": out}
 
 
-def main():
+def main() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     with open(sys.argv[1]) as f:
         spec = json.load(f)

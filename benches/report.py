@@ -103,7 +103,8 @@ def write_png(results: List[Result], path: str, title: str) -> Optional[str]:
     except ImportError as e:
         return f"no PNG: {e} (pip install matplotlib)"
     rows = [r for r in results if r.perf_ratio("limit") or r.perf_ratio("reference")]
-    labels = [r.sid for r in rows]
+    marks = {True: " ✓", False: " ✗", None: ""}
+    labels = [r.sid + marks[r.met()] for r in rows]
     height = 0.38
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.8))
     for k, (col, color) in enumerate((("limit", "#4c72b0"), ("reference", "#dd8452"))):
@@ -123,7 +124,7 @@ def write_png(results: List[Result], path: str, title: str) -> Optional[str]:
         " > 1: ours better)",
         fontsize=8,
     )
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title + " (✓/✗: target met)", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -4,6 +4,7 @@ S2 (random reads), S3 (many small files), S4 (PyArrow ``read_table``).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from typing import Any, Callable, List, Tuple
@@ -106,14 +107,7 @@ def s2(ctx: Ctx) -> None:
         )
         say(f"S2 {label}")
 
-        def per_run(
-            call: Callable[[int], Any], offs: List[int] = offs
-        ) -> Tuple[List[float], List[float]]:
-            call(offs[0])
-            lat = [latencies_ms(call, offs) for _ in range(runs + 1)][1:]
-            return [pct(x, 0.5) for x in lat], [pct(x, 0.99) for x in lat]
-
-        a, b = per_run(lambda o, s=size: fs.cat_file(url, start=o, end=o + s))
+        a, b = _percentiles(functools.partial(_cat_range, fs, url, size), offs, runs)
         p50.add("ours", a)
         p99.add("ours", b)
 
@@ -133,11 +127,25 @@ def s2(ctx: Ctx) -> None:
 
         fd = os.open(path, os.O_RDONLY)
         try:
-            a, b = per_run(lambda o, s=size, fd=fd: os.pread(fd, s, o))
+            a, b = _percentiles(functools.partial(os.pread, fd, size), offs, runs)
         finally:
             os.close(fd)
         p50.add("ufs", a, "os.pread on the local file")
         p99.add("ufs", b)
+
+
+def _cat_range(fs: Any, url: str, size: int, offset: int) -> bytes:
+    data: bytes = fs.cat_file(url, start=offset, end=offset + size)
+    return data
+
+
+def _percentiles(
+    call: Callable[[int], Any], offs: List[int], runs: int
+) -> Tuple[List[float], List[float]]:
+    """Per-run p50 and p99 (ms) of ``call(offset)`` over ``offs``, one offset
+    at a time, after one untimed run."""
+    lat = [latencies_ms(call, offs) for _ in range(runs + 1)][1:]
+    return [pct(x, 0.5) for x in lat], [pct(x, 0.99) for x in lat]
 
 
 def s3(ctx: Ctx) -> None:

@@ -3,6 +3,7 @@ and S6 (``ls`` of a big directory, ``info`` latency, vs raw worker GETs)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -46,7 +47,7 @@ def _start_ray(ctx: Ctx, store_bytes: int) -> Any:
                 num_cpus=RAY_CPUS,
                 include_dashboard=False,
                 object_store_memory=store_bytes,
-                logging_level="WARNING",
+                logging_level=logging.WARNING,
                 log_to_driver=False,
             )
             ctx.svc.stack.callback(stop_ray, ray)

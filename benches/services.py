@@ -75,7 +75,7 @@ class Services:
             "secret": S3_KEY,
             "endpoint_url": self.moto,
         }
-        self.worker_s3 = {
+        self.worker_s3: Dict[str, Optional[str]] = {
             "endpoint": self.moto,
             "region": S3_REGION,
             "access_key_id": S3_KEY,

@@ -8,7 +8,7 @@ import random
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -17,6 +17,43 @@ from alluxiofs.etcd_process import EtcdProcess, worker_registration
 from alluxiofs.local_cluster import LocalCluster
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("alluxiofs")
+    group.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the reliability suites (tests/reliability) at full length, not CI size",
+    )
+    group.addoption(
+        "--figures-json",
+        default=None,
+        metavar="PATH",
+        help="also write the reliability figures to PATH as JSON",
+    )
+
+
+@pytest.fixture(scope="session")
+def long_mode(request: pytest.FixtureRequest) -> bool:
+    """True under ``--long``: suites use their full-length sizes and durations."""
+    return bool(request.config.getoption("--long"))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from tests.reliability.figures import lines, recorded
+
+    found = lines()
+    if not found:
+        return
+    terminalreporter.section("reliability figures")
+    for line in found:
+        terminalreporter.write_line(line)
+    path = config.getoption("--figures-json")
+    if path:
+        with open(path, "w") as f:
+            json.dump([{"suite": s, **v} for s, v in recorded()], f, indent=1, default=str)
 
 
 def asset(name: str) -> object:

@@ -15,6 +15,7 @@ pub mod path_id;
 pub mod ring;
 pub mod runtime;
 pub mod size;
+pub mod wire;
 pub mod worker;
 pub mod worker_info;
 

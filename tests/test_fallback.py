@@ -308,7 +308,9 @@ def test_faulty_data_is_never_returned(
             assert f.read() == (dataset / name).read_bytes()
     st = fs.stats()
     nonempty = sum(1 for n in FILES if SIZES[n] > 0)
-    assert st["fallback_read"] == 2 * nonempty  # empty.bin needs no data request
+    # cat_file asks for the first page without knowing the size (the empty file
+    # too); the file object knows the size, so empty.bin needs no data request.
+    assert st["fallback_read"] == 2 * nonempty + 1
     assert st["fallbacks"] == st["fallback_read"]  # info (size) came from the worker
     assert st["bytes_from_ufs"] == 2 * sum(SIZES[n] for n in FILES)
     assert st["bytes_from_workers"] == 0
@@ -339,9 +341,10 @@ def test_faulty_answers_are_retried(
     only: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Three faulty answers (on data pieces, or on the size lookup for "close",
-    # which on a data piece would also look like a missing /v1/range): each
-    # costs one retry, the bytes come from the worker.
+    # Three faulty answers on data pieces: each costs one retry, the bytes come
+    # from the worker. "close" on every request: the first /v1/range closed
+    # looks like a missing endpoint, so the page request is tried at once
+    # (closed too: one retry), then range (closed) and page (ok): 1 retry.
     caplog.set_level(logging.WARNING, logger="alluxiofs")
     proxy.set_mode(mode, budget=3, only=only)
     fs = make_fs(proxy.authority, retries=5)
@@ -350,7 +353,7 @@ def test_faulty_answers_are_retried(
     assert fs.cat_file(str(dataset / BIG), start=100, end=3 * PAGE) == want[100 : 3 * PAGE]
     st = fs.stats()
     assert proxy.faults == 3
-    assert st["retries"] == 3
+    assert st["retries"] == (1 if mode == "close" else 3)
     assert st["fallbacks"] == 0 and st["bytes_from_ufs"] == 0
     assert st["bytes_from_workers"] == len(want) + 3 * PAGE - 100
     assert fallback_warnings(caplog) == {}

@@ -306,6 +306,23 @@ async fn ranges_chunks_head_tail() {
     assert_eq!(b, &data[10..]);
     let (_, b) = f.get(&format!("/v1/range/{id}?ufsFullPath={q}")).await;
     assert_eq!(b, data);
+    // Every range answer announces the file size (wire::FILE_SIZE_HEADER), past EOF too.
+    for off in [0, data.len() + 7] {
+        let r = f
+            .http
+            .get(format!(
+                "{}/v1/range/{id}?ufsFullPath={q}&offset={off}&length=5",
+                f.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        let announced = r.headers().get(_core::wire::FILE_SIZE_HEADER).cloned();
+        assert_eq!(
+            announced.and_then(|v| v.to_str().ok().map(str::to_owned)),
+            Some(data.len().to_string())
+        );
+    }
     let (_, b) = f
         .get(&format!("/v1/chunk/{id}?ufsFullPath={q}&chunkSize=1048576"))
         .await;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
+use crate::wire::FILE_SIZE_HEADER;
 use crate::worker_info::WorkerInfo;
 
 /// Form encoding (`urllib.parse.quote_plus`): for `path`, `opType`, flags.
@@ -146,6 +147,110 @@ impl Http {
         } else {
             Err(status_error(&authority, status, &bytes))
         }
+    }
+}
+
+/// Where a streamed body goes.
+pub enum Dest<'a> {
+    /// Into this slice from its start (a body may be shorter, never longer).
+    Slice(&'a mut [u8]),
+    /// Appended to this vector (emptied first), at most this many bytes: no
+    /// zero-filled buffer up front when the length is not known.
+    Vec(&'a mut Vec<u8>, usize),
+}
+
+impl Dest<'_> {
+    fn cap(&self) -> usize {
+        match self {
+            Dest::Slice(s) => s.len(),
+            Dest::Vec(_, max) => *max,
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        if let Dest::Vec(v, _) = self {
+            v.reserve_exact(n);
+        }
+    }
+
+    fn reset(&mut self) {
+        if let Dest::Vec(v, _) = self {
+            v.clear();
+        }
+    }
+
+    /// Writes `chunk` at `at` (the bytes written so far); the caller has
+    /// checked that it fits.
+    fn put(&mut self, at: usize, chunk: &[u8]) {
+        match self {
+            Dest::Slice(s) => s[at..at + chunk.len()].copy_from_slice(chunk),
+            Dest::Vec(v, _) => v.extend_from_slice(chunk),
+        }
+    }
+}
+
+impl Http {
+    /// GETs `path_and_query` from `worker` and writes the body of a 2xx answer
+    /// straight into `dest` as it arrives (no intermediate buffer); returns the
+    /// bytes written and the file size the worker announced
+    /// ([`FILE_SIZE_HEADER`]), if any. A body longer than `dest` is an error,
+    /// never truncated.
+    pub async fn get_into(
+        &self,
+        worker: &WorkerInfo,
+        path_and_query: &str,
+        dest: &mut Dest<'_>,
+    ) -> Result<(usize, Option<u64>)> {
+        dest.reset();
+        let authority = worker.http_authority();
+        let url = format!("http://{authority}{path_and_query}");
+        let mut resp = self
+            .client
+            .get(&url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport(&authority, &e))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| self.transport(&authority, &e))?;
+            return Err(status_error(&authority, status, &body));
+        }
+        let file_size = resp
+            .headers()
+            .get(FILE_SIZE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let cap = dest.cap();
+        let too_long = |n: u64| Error::Worker {
+            worker: authority.clone(),
+            status: None,
+            message: format!("answered {n} bytes or more, expected at most {cap}"),
+        };
+        if let Some(n) = resp.content_length() {
+            if n > cap as u64 {
+                return Err(too_long(n));
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            dest.reserve(n as usize);
+        }
+        let mut n = 0;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport(&authority, &e))?
+        {
+            let end = n + chunk.len();
+            if end > cap {
+                return Err(too_long(end as u64));
+            }
+            dest.put(n, &chunk);
+            n = end;
+        }
+        Ok((n, file_size))
     }
 }
 

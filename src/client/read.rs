@@ -1,13 +1,14 @@
 //! Reads: a range becomes page pieces fetched concurrently (bounded by the
-//! process-wide limit) and written straight into the caller's buffer. Each
-//! piece must come back with exactly the bytes asked for; anything else is
-//! an error that is retried, never data.
+//! process-wide limit), each written straight from the socket into its own
+//! slice of the caller's buffer. Each piece must come back with exactly the
+//! bytes asked for (or, when the size is not known yet, fewer only at end of
+//! file); anything else is an error that is retried, never data.
 
-use bytes::Bytes;
 use futures::StreamExt;
+use tokio::sync::Mutex;
 
-use super::http::template_encode;
-use super::pages::{plan, Piece};
+use super::http::{template_encode, Dest};
+use super::pages::{plan, resolve, Piece};
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};
 use crate::error::{Error, Result};
@@ -27,6 +28,18 @@ fn endpoint_missing(e: &Error) -> bool {
     }
 }
 
+/// Reads up to this many pages are sent before the file size is known.
+const SMALL_READ_PAGES: u64 = 4;
+
+/// What a short piece means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Short {
+    /// The range lies within the file: a short piece is a fault.
+    Fault,
+    /// The file may end inside the range: a short piece is end of file.
+    Eof,
+}
+
 impl ClientCore {
     /// Size of the file at `path`; an error if it is a directory.
     pub async fn file_size(&self, path: &str) -> Result<u64> {
@@ -37,92 +50,210 @@ impl ClientCore {
         Ok(st.length)
     }
 
-    async fn get_range(&self, w: &WorkerInfo, path: &str, id: &str, p: &Piece) -> Result<Bytes> {
-        let q = format!(
+    fn range_query(&self, path: &str, id: &str, p: &Piece) -> String {
+        format!(
             "/v1/range/{id}?ufsFullPath={}&offset={}&length={}",
             template_encode(path),
             p.file_offset(self.config.page_size),
             p.len
-        );
-        self.http.send(w, reqwest::Method::GET, &q, None).await
+        )
     }
 
-    async fn get_page(&self, w: &WorkerInfo, path: &str, id: &str, p: &Piece) -> Result<Bytes> {
-        let q = format!(
+    fn page_query(path: &str, id: &str, p: &Piece) -> String {
+        format!(
             "/v1/file/{id}/page/{}?offset={}&length={}&ufsFullPath={}",
             p.index,
             p.offset,
             p.len,
             template_encode(path)
-        );
-        self.http.send(w, reqwest::Method::GET, &q, None).await
+        )
     }
 
-    /// One piece from one worker: `/v1/range` where the worker has it, pages otherwise.
-    async fn get_piece(&self, w: WorkerInfo, path: &str, id: &str, p: Piece) -> Result<Bytes> {
-        let data = match self.range_support(&w) {
-            Some(RangeSupport::No) => self.get_page(&w, path, id, &p).await?,
-            known => match self.get_range(&w, path, id, &p).await {
-                Ok(b) => {
-                    if known != Some(RangeSupport::Yes) {
-                        self.set_range_support(&w, RangeSupport::Yes);
-                    }
-                    b
-                }
-                Err(e) if known != Some(RangeSupport::Yes) && endpoint_missing(&e) => {
-                    let b = self.get_page(&w, path, id, &p).await?;
-                    // Our worker says "no endpoint" outright; an OSS worker only
-                    // drops the connection, which needs a second sighting.
-                    let definite = matches!(e, Error::NotFound(_));
-                    if self.range_probe_failed(&w, definite) {
-                        log::info!(
-                            "alluxiofs: worker {} has no /v1/range; reading pages",
-                            w.http_authority()
-                        );
-                    }
-                    b
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        if data.len() as u64 != p.len {
-            return Err(Error::Worker {
-                worker: w.http_authority(),
-                status: None,
-                message: format!(
-                    "{path}: page {} returned {} bytes, expected {} (file changed or worker fault)",
-                    p.index,
-                    data.len(),
-                    p.len
-                ),
-            });
+    /// One piece from one worker into `dest` (`p.len` bytes): `/v1/range`
+    /// where the worker has it, pages otherwise. Returns the bytes written and
+    /// the file size the worker announced, if it did.
+    async fn get_piece(
+        &self,
+        w: &WorkerInfo,
+        path: &str,
+        id: &str,
+        p: &Piece,
+        dest: &mut Dest<'_>,
+    ) -> Result<(usize, Option<u64>)> {
+        let known = self.range_support(w);
+        if known == Some(RangeSupport::No) {
+            return self
+                .http
+                .get_into(w, &Self::page_query(path, id, p), dest)
+                .await;
         }
-        Ok(data)
+        match self
+            .http
+            .get_into(w, &self.range_query(path, id, p), dest)
+            .await
+        {
+            Ok(got) => {
+                if known != Some(RangeSupport::Yes) {
+                    self.set_range_support(w, RangeSupport::Yes);
+                }
+                Ok(got)
+            }
+            Err(e) if known != Some(RangeSupport::Yes) && endpoint_missing(&e) => {
+                let got = self
+                    .http
+                    .get_into(w, &Self::page_query(path, id, p), dest)
+                    .await?;
+                // Our worker says "no endpoint" outright; an OSS worker only
+                // drops the connection, which needs a second sighting.
+                let definite = matches!(e, Error::NotFound(_));
+                if self.range_probe_failed(w, definite) {
+                    log::info!(
+                        "alluxiofs: worker {} has no /v1/range; reading pages",
+                        w.http_authority()
+                    );
+                }
+                Ok(got)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One piece with retries and failover. Under `Short::Fault` exactly
+    /// `p.len` bytes must come back; under `Short::Eof` exactly what the file
+    /// has there, by the size the worker announced or, if it announced none,
+    /// by `/v1/info`. Any other length is a fault (retried). Returns the bytes
+    /// and the file size when learned.
+    async fn fetch_piece(
+        &self,
+        path: &str,
+        id: &str,
+        p: Piece,
+        dest: Dest<'_>,
+        short: Short,
+    ) -> Result<(usize, Option<u64>)> {
+        let dest = Mutex::new(dest);
+        let dest = &dest;
+        let page = self.config.page_size;
+        self.with_failover(path, true, |w| async move {
+            let mut d = dest.lock().await;
+            let (n, announced) = self.get_piece(&w, path, id, &p, &mut d).await?;
+            let size = match (short, announced) {
+                (Short::Fault, _) => None,
+                (Short::Eof, Some(s)) => Some(s),
+                // A Java worker announces nothing: ask.
+                (Short::Eof, None) => Some(self.file_size(path).await?),
+            };
+            let expected = size.map_or(p.len, |s| p.len.min(s.saturating_sub(p.file_offset(page))));
+            if n as u64 != expected {
+                return Err(Error::Worker {
+                    worker: w.http_authority(),
+                    status: None,
+                    message: format!(
+                        "{path}: page {} returned {n} bytes, expected {expected} (file \
+                         changed or worker fault)",
+                        p.index
+                    ),
+                });
+            }
+            Ok((n, size))
+        })
+        .await
+    }
+
+    async fn fetch_counted(
+        &self,
+        path: &str,
+        id: &str,
+        p: Piece,
+        dest: &mut [u8],
+        short: Short,
+    ) -> Result<(Piece, usize, Option<u64>)> {
+        let (n, size) = self
+            .fetch_piece(path, id, p, Dest::Slice(dest), short)
+            .await?;
+        Stats::add(&self.stats.bytes_from_workers, n as u64);
+        Ok((p, n, size))
+    }
+
+    /// Fetches every piece of `[start, start + buf.len())` concurrently, each
+    /// into its own slice of `buf`; returns the bytes each piece got.
+    async fn fetch_all(
+        &self,
+        path: &str,
+        start: u64,
+        buf: &mut [u8],
+        short: Short,
+    ) -> Result<Vec<(Piece, usize, Option<u64>)>> {
+        let end = start + buf.len() as u64;
+        let id = path_id(path);
+        let id = &id;
+        let mut rest = buf;
+        let mut jobs = Vec::new();
+        for p in plan(start, end, self.config.page_size) {
+            #[allow(clippy::cast_possible_truncation)]
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(p.len as usize);
+            rest = tail;
+            jobs.push((p, head));
+        }
+        // Futures built eagerly from an `async fn` (not a closure over the
+        // stream): closures returning borrowing futures trip rustc's
+        // higher-ranked lifetime inference once the whole read must be `Send`.
+        let futs: Vec<_> = jobs
+            .into_iter()
+            .map(|(p, dest)| self.fetch_counted(path, id, p, dest, short))
+            .collect();
+        let mut fetched = futures::stream::iter(futs).buffer_unordered(self.config.io.concurrency);
+        let mut got = Vec::new();
+        while let Some(r) = fetched.next().await {
+            got.push(r?);
+        }
+        Ok(got)
     }
 
     /// Fills `buf` with bytes `[start, start + buf.len())` of `path`.
     /// The caller has clamped the range to the file.
     pub async fn read_into(&self, path: &str, start: u64, buf: &mut [u8]) -> Result<()> {
-        let end = start + buf.len() as u64;
-        let id = path_id(path);
-        let pieces = plan(start, end, self.config.page_size);
-        let id = &id;
-        let mut fetched = futures::stream::iter(pieces)
-            .map(|p| async move {
-                let data = self
-                    .with_failover(path, true, |w| self.get_piece(w, path, id, p))
-                    .await?;
-                Ok::<_, Error>((p, data))
-            })
-            .buffer_unordered(self.config.io.concurrency);
-        while let Some(r) = fetched.next().await {
-            let (p, data) = r?;
-            #[allow(clippy::cast_possible_truncation)]
-            let at = p.dest as usize;
-            buf[at..at + data.len()].copy_from_slice(&data);
-            Stats::add(&self.stats.bytes_from_workers, data.len() as u64);
-        }
+        self.fetch_all(path, start, buf, Short::Fault).await?;
         Ok(())
+    }
+
+    /// Reads `[start, start + buf.len())` of a file whose size is not known:
+    /// returns how many bytes the file had there (fewer only at end of file)
+    /// and its size. Every piece is checked against the size its worker
+    /// announced; pieces announcing different sizes mean the file changed
+    /// while it was read: an error.
+    pub async fn read_upto(
+        &self,
+        path: &str,
+        start: u64,
+        buf: &mut [u8],
+    ) -> Result<(usize, Option<u64>)> {
+        let got = self.fetch_all(path, start, buf, Short::Eof).await?;
+        let mut size = None;
+        let mut total = 0usize;
+        for (p, n, s) in got {
+            if size.is_some() && s.is_some() && size != s {
+                return Err(Error::Worker {
+                    worker: String::new(),
+                    status: None,
+                    message: format!(
+                        "{path}: the file size changed while it was read (page {})",
+                        p.index
+                    ),
+                });
+            }
+            size = size.or(s);
+            total += n;
+        }
+        Ok((total, size))
+    }
+
+    /// Whether reads of `path` must learn the file size first: its owner
+    /// serves pages only, and an OSS worker drops the connection for a page
+    /// past the end instead of answering it empty.
+    pub async fn needs_size_first(&self, path: &str) -> Result<bool> {
+        let owner = self.candidates(path).await?.into_iter().next();
+        Ok(owner.is_some_and(|w| self.range_support(&w) == Some(RangeSupport::No)))
     }
 
     /// Bytes `[start, end)` of `path` as one buffer (for callers without their own).
@@ -131,5 +262,77 @@ impl ClientCore {
         let mut buf = vec![0u8; end.saturating_sub(start) as usize];
         self.read_into(path, start, &mut buf).await?;
         Ok(buf)
+    }
+
+    /// `start`/`end` with Python slice rules, as one buffer, asking for the
+    /// size only when it is needed (negative bounds, pages-only owners, or a
+    /// read to the end of a file longer than its first piece).
+    pub async fn read_slice(
+        &self,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        let sized = |size: u64| {
+            let (s, e) = resolve(start, end, size);
+            self.read_vec(path, s, e)
+        };
+        if let Some(size) = size {
+            return sized(size).await;
+        }
+        let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
+            return sized(self.file_size(path).await?).await;
+        };
+        if e.is_some_and(|e| e <= s) || self.needs_size_first(path).await? {
+            return sized(self.file_size(path).await?).await;
+        }
+        if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
+            #[allow(clippy::cast_possible_truncation)]
+            let mut buf = vec![0u8; (e - s) as usize];
+            let (n, _) = self.read_upto(path, s, &mut buf).await?;
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // Bigger, or to the end: the first piece brings the size.
+        let (mut buf, size) = self.read_first_piece(path, s).await?;
+        let stop = e.map_or(size, |e| e.min(size)).max(s);
+        let first = buf
+            .len()
+            .min(usize::try_from(stop - s).unwrap_or(usize::MAX));
+        buf.truncate(first);
+        if stop > s + first as u64 {
+            #[allow(clippy::cast_possible_truncation)]
+            buf.resize((stop - s) as usize, 0);
+            self.read_into(path, s + first as u64, &mut buf[first..])
+                .await?;
+        }
+        Ok(buf)
+    }
+
+    /// Whether `[start, end)` is small enough to be asked for whole before the
+    /// size is known (a buffer of that size is allocated up front, so an
+    /// `end` far past the end of the file must not be).
+    pub fn small_read(&self, start: u64, end: u64) -> bool {
+        end.saturating_sub(start) <= SMALL_READ_PAGES * self.config.page_size
+    }
+
+    /// The bytes from `start` to the end of its page (fewer at end of file),
+    /// and the file size. The buffer grows as bytes arrive: a small file
+    /// costs its size, not a page.
+    pub async fn read_first_piece(&self, path: &str, start: u64) -> Result<(Vec<u8>, u64)> {
+        let page = self.config.page_size;
+        let p = plan(start, start + (page - start % page), page)[0];
+        #[allow(clippy::cast_possible_truncation)]
+        let max = p.len as usize;
+        let mut buf = Vec::new();
+        let id = path_id(path);
+        let (n, size) = self
+            .fetch_piece(path, &id, p, Dest::Vec(&mut buf, max), Short::Eof)
+            .await?;
+        Stats::add(&self.stats.bytes_from_workers, n as u64);
+        // A piece read under `Short::Eof` always learns the size.
+        let size = size.unwrap_or(start + n as u64);
+        Ok((buf, size))
     }
 }

@@ -29,6 +29,8 @@ pub fn size_of(
 }
 
 /// Bytes `[start, end)` (Python slice rules) as one `bytes`, filled in place.
+/// The size is asked for only when it is needed: negative bounds, a pages-only
+/// owner, or a read to the end of a file longer than its first piece.
 pub fn read<'py>(
     py: Python<'py>,
     core: &Arc<ClientCore>,
@@ -37,13 +39,54 @@ pub fn read<'py>(
     end: Option<i64>,
     size: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let size = size_of(py, core, path, size)?;
-    let (s, e) = resolve(start, end, size);
-    let len = usize::try_from(e - s).map_err(|_| PyValueError::new_err("range too large"))?;
-    // The only copy: each piece lands in the new bytes object as it arrives.
-    PyBytes::new_with(py, len, |buf| {
-        run_blocking(py, core.read_into(path, s, buf))
+    let plain = start >= 0 && end.is_none_or(|e| e > start);
+    if size.is_some() || !plain || run_blocking(py, core.needs_size_first(path))? {
+        let size = size_of(py, core, path, size)?;
+        let (s, e) = resolve(start, end, size);
+        return filled(py, e - s, |buf| {
+            run_blocking(py, core.read_into(path, s, buf))
+        });
+    }
+    let s = start.unsigned_abs();
+    let end = end.map(i64::unsigned_abs);
+    if let Some(e) = end.filter(|&e| core.small_read(s, e)) {
+        // The file may end inside the range: a short answer there is EOF.
+        let mut got = 0;
+        let out = filled(py, e - s, |buf| {
+            got = run_blocking(py, core.read_upto(path, s, buf))?.0;
+            Ok(())
+        })?;
+        return Ok(if got < out.as_bytes().len() {
+            PyBytes::new(py, &out.as_bytes()[..got])
+        } else {
+            out
+        });
+    }
+    // Bigger, or to the end: the first piece brings the size (one request
+    // for a small file); the rest is read in place.
+    let (first, size) = run_blocking(py, core.read_first_piece(path, s))?;
+    let stop = end.map_or(size, |e| e.min(size)).max(s);
+    let at = first
+        .len()
+        .min(usize::try_from(stop - s).unwrap_or(usize::MAX));
+    if stop <= s + at as u64 {
+        return Ok(PyBytes::new(py, &first[..at]));
+    }
+    filled(py, stop - s, |buf| {
+        buf[..at].copy_from_slice(&first[..at]);
+        run_blocking(py, core.read_into(path, s + at as u64, &mut buf[at..]))
     })
+}
+
+/// A new `bytes` of `len` bytes filled by `fill` (the only copy: pieces land
+/// in it as they arrive).
+fn filled<'py>(
+    py: Python<'py>,
+    len: u64,
+    fill: impl FnOnce(&mut [u8]) -> PyResult<()>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let len = usize::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
+    PyBytes::new_with(py, len, fill)
 }
 
 /// Reads from `offset` into `len` writable bytes at `address` (a buffer the
@@ -88,12 +131,7 @@ pub fn read_many(
         let core = &core2;
         let all = futures::stream::iter(reqs)
             .map(|(path, start, end, size)| async move {
-                let size = match size {
-                    Some(s) => s,
-                    None => core.file_size(&path).await?,
-                };
-                let (s, e) = resolve(start, end, size);
-                core.read_vec(&path, s, e).await
+                core.read_slice(&path, start, end, size).await
             })
             .buffered(core.config().io.concurrency)
             .collect::<Vec<_>>()

@@ -7,6 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::respond;
 use crate::error::{Error, Result};
+use crate::wire::FILE_SIZE_HEADER;
 use crate::worker::page_store::FileMeta;
 use crate::worker::query::Query;
 use crate::worker::respond::{page_bytes, success, with_type};
@@ -143,8 +144,12 @@ pub async fn range(
             Some(l) if l >= 0 => offset.saturating_add(l.unsigned_abs()).min(meta.length),
             _ => meta.length,
         };
+        let size = meta.length;
         let body = stream_range(&w, id, meta, offset, end);
-        Ok(sized(body, end - offset, "application/octet-stream"))
+        let mut r = sized(body, end - offset, "application/octet-stream");
+        r.headers_mut()
+            .insert(FILE_SIZE_HEADER, HeaderValue::from(size));
+        Ok(r)
     })
     .await
 }

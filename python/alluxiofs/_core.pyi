@@ -86,10 +86,11 @@ class Client:
         """Fraction of the hash space each current worker owns, in ``workers()`` order."""
     def locate(self, key: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers owning ``key`` (a full UFS path, used verbatim), in ring order."""
-    def info(self, path: str) -> Dict[str, Any]:
-        """Status of ``path`` from its worker."""
-    def list(self, path: str) -> List[Dict[str, Any]]:
-        """Entries of the directory ``path`` (or the file itself)."""
+    def info(self, path: str, fsspec: bool = False) -> Dict[str, Any]:
+        """Status of ``path`` from its worker (``fsspec=True``: plus the fsspec
+        ``name`` (the URL without ``scheme://``), ``alluxio_name`` and ``size``)."""
+    def list(self, path: str, fsspec: bool = False) -> List[Dict[str, Any]]:
+        """Entries of the directory ``path`` (or the file itself); ``fsspec`` as for ``info``."""
     def read(
         self, path: str, start: int = 0, end: Optional[int] = None, size: Optional[int] = None
     ) -> bytes:

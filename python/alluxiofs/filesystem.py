@@ -22,8 +22,20 @@ _FSSPEC_ARGS = frozenset(
 )
 _SCHEME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9+.-]*://")
 _OWN_PREFIX = "alluxiofs://"
+#: Under-storage filesystems whose names are the URL without ``scheme://``.
+_URL_NAMED = ("LocalFileSystem", "S3FileSystem", "GCSFileSystem")
 #: Ranges of one file closer than this are read as one (``cat_ranges``).
 MAX_GAP = 1024 * 1024
+#: Ends the names of a worker's in-flight (or crash-orphaned) atomic-write temp
+#: files, ``.<name>.<pid>.<n>.<nanos>.alluxiofs-tmp`` (src/worker/ufs/local.rs
+#: ``TEMP_SUFFIX``): the worker's listings of a local UFS hide them, so the
+#: fallback to a local UFS does too.
+_WORKER_TEMP_SUFFIX = ".alluxiofs-tmp"
+
+
+def _worker_temp(name: str) -> bool:
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return base.startswith(".") and base.endswith(_WORKER_TEMP_SUFFIX)
 
 
 class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
@@ -131,6 +143,21 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return name
         return ufs_url
 
+    @property
+    def _names_from_url(self) -> bool:
+        """Whether fsspec names are the URL without ``scheme://`` (computed in
+        Rust then), as for local paths and ``bucket/key`` stores."""
+        return type(self.fs).__qualname__ in _URL_NAMED and type(self.fs).__module__.startswith(
+            ("fsspec.implementations.local", "s3fs.", "gcsfs.")
+        )
+
+    def _fsspec_dicts(self, sts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Adds ``mtime`` to dicts that have the fsspec keys already."""
+        fromts, utc = datetime.datetime.fromtimestamp, datetime.timezone.utc
+        for st in sts:
+            st["mtime"] = fromts((st["last_modification_time_ms"] or 0) / 1000, tz=utc)
+        return sts
+
     def _info_dict(self, st: Dict[str, Any]) -> Dict[str, Any]:
         info = dict(st)
         mtime_ms = st.get("last_modification_time_ms") or 0
@@ -146,12 +173,16 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         url = self.ufs_path(path)
 
         def from_alluxio() -> List[Dict[str, Any]]:
+            if self._names_from_url:
+                return self._fsspec_dicts(self.client._core.list(url, True))
             return [self._info_dict(s) for s in self.client._core.list(url)]
 
         def from_ufs() -> List[Dict[str, Any]]:
             assert self.fs is not None
             out: List[Dict[str, Any]] = self.fs.ls(url, detail=True, **kwargs)
-            return out
+            if self.target_protocol not in ("file", "local"):
+                return out
+            return [e for e in out if not _worker_temp(str(e["name"]))]
 
         entries = self._fallback.run("ls", from_alluxio, from_ufs)
         return entries if detail else [e["name"] for e in entries]
@@ -165,7 +196,13 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return out
 
         return self._fallback.run(
-            "info", lambda: self._info_dict(self.client._core.info(url)), from_ufs
+            "info",
+            lambda: (
+                self._fsspec_dicts([self.client._core.info(url, True)])[0]
+                if self._names_from_url
+                else self._info_dict(self.client._core.info(url))
+            ),
+            from_ufs,
         )
 
     def modified(self, path: str) -> datetime.datetime:

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::blocking::run_blocking;
 use super::client_io;
-use super::convert::{options, scalar, status_dict, worker_dict};
+use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
@@ -169,18 +169,36 @@ impl PyClient {
             .collect()
     }
 
-    /// Status of `path` from its worker.
-    fn info<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyDict>> {
+    /// Status of `path` from its worker (`fsspec=True`: with the fsspec
+    /// `name`/`size` keys, see `fsspec_dict`).
+    #[pyo3(signature = (path, fsspec=false))]
+    fn info<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        fsspec: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let core = self.core(py)?;
         let st = run_blocking(py, async move { core.info(&path).await })?;
-        status_dict(py, &st)
+        if fsspec {
+            fsspec_dict(py, &st)
+        } else {
+            status_dict(py, &st)
+        }
     }
 
-    /// Entries of the directory `path` (or the file itself).
-    fn list<'py>(&self, py: Python<'py>, path: String) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    /// Entries of the directory `path` (or the file itself); `fsspec` as for `info`.
+    #[pyo3(signature = (path, fsspec=false))]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        fsspec: bool,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let core = self.core(py)?;
         let all = run_blocking(py, async move { core.list(&path).await })?;
-        all.iter().map(|s| status_dict(py, s)).collect()
+        let conv = if fsspec { fsspec_dict } else { status_dict };
+        all.iter().map(|s| conv(py, s)).collect()
     }
 
     /// Bytes `[start, end)` of `path` (negative values count from the end,

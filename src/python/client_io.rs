@@ -9,6 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::alloc::filled;
 use super::blocking::run_blocking;
 use super::errors::to_pyerr;
 use crate::client::pages::resolve;
@@ -76,17 +77,6 @@ pub fn read<'py>(
         buf[..at].copy_from_slice(&first[..at]);
         run_blocking(py, core.read_into(path, s + at as u64, &mut buf[at..]))
     })
-}
-
-/// A new `bytes` of `len` bytes filled by `fill` (the only copy: pieces land
-/// in it as they arrive).
-fn filled<'py>(
-    py: Python<'py>,
-    len: u64,
-    fill: impl FnOnce(&mut [u8]) -> PyResult<()>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let len = usize::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
-    PyBytes::new_with(py, len, fill)
 }
 
 /// Reads from `offset` into `len` writable bytes at `address` (a buffer the

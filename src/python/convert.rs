@@ -1,6 +1,7 @@
 //! Python ⇄ Rust conversions for the client: argument text, status dicts.
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
@@ -66,28 +67,54 @@ pub fn worker_dict<'py>(py: Python<'py>, w: &WorkerInfo) -> PyResult<Bound<'py, 
 }
 
 /// A worker's file status with the alluxiofs 1.0.x key names (P1 ∪ P2).
+/// Keys are interned: a listing builds thousands of these dicts.
 pub fn status_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("ufs_path", &s.ufs_path)?;
-    d.set_item("name", &s.name)?;
-    d.set_item("path", &s.path)?;
-    d.set_item("type", &s.kind)?;
-    d.set_item("size", s.length)?;
-    d.set_item("last_modification_time_ms", s.mtime_ms)?;
-    d.set_item("human_readable_file_size", &s.human_size)?;
-    d.set_item("in_alluxio_percentage", s.in_alluxio_percentage)?;
-    d.set_item("content_hash", &s.content_hash)?;
-    d.set_item("owner", &s.owner)?;
-    d.set_item("group", &s.group)?;
+    d.set_item(intern!(py, "ufs_path"), &s.ufs_path)?;
+    d.set_item(intern!(py, "name"), &s.name)?;
+    d.set_item(intern!(py, "path"), &s.path)?;
+    d.set_item(intern!(py, "type"), &s.kind)?;
+    d.set_item(intern!(py, "size"), s.length)?;
+    d.set_item(intern!(py, "last_modification_time_ms"), s.mtime_ms)?;
+    d.set_item(intern!(py, "human_readable_file_size"), &s.human_size)?;
+    d.set_item(
+        intern!(py, "in_alluxio_percentage"),
+        s.in_alluxio_percentage,
+    )?;
+    d.set_item(intern!(py, "content_hash"), &s.content_hash)?;
+    d.set_item(intern!(py, "owner"), &s.owner)?;
+    d.set_item(intern!(py, "group"), &s.group)?;
     // As the server sent it: an int (Java's FileInfo) or a string.
+    let mode = intern!(py, "mode");
     match &s.mode {
-        serde_json::Value::Number(n) => d.set_item("mode", n.as_i64())?,
-        serde_json::Value::String(t) => d.set_item("mode", t)?,
-        _ => d.set_item("mode", py.None())?,
+        serde_json::Value::Number(n) => d.set_item(mode, n.as_i64())?,
+        serde_json::Value::String(t) => d.set_item(mode, t)?,
+        _ => d.set_item(mode, py.None())?,
     }
-    d.set_item("creation_time_ms", s.creation_time_ms)?;
-    d.set_item("last_access_time_ms", s.last_access_time_ms)?;
-    d.set_item("completed", s.completed)?;
-    d.set_item("persisted", s.persisted)?;
+    d.set_item(intern!(py, "creation_time_ms"), s.creation_time_ms)?;
+    d.set_item(intern!(py, "last_access_time_ms"), s.last_access_time_ms)?;
+    d.set_item(intern!(py, "completed"), s.completed)?;
+    d.set_item(intern!(py, "persisted"), s.persisted)?;
+    Ok(d)
+}
+
+/// [`status_dict`] plus the fsspec keys, for filesystems whose names are the
+/// URL without its `scheme://` (local paths, `bucket/key`): `name` (that),
+/// `alluxio_name` (the worker's `name`), `size` (0 for a directory). The
+/// caller adds `mtime`.
+pub fn fsspec_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
+    let d = status_dict(py, s)?;
+    let name = s
+        .ufs_path
+        .split_once("://")
+        .map_or(&*s.ufs_path, |(_, rest)| rest);
+    let name = if name.len() > 1 {
+        name.trim_end_matches('/')
+    } else {
+        name
+    };
+    d.set_item(intern!(py, "alluxio_name"), &s.name)?;
+    d.set_item(intern!(py, "name"), name)?;
+    d.set_item(intern!(py, "size"), if s.is_dir() { 0 } else { s.length })?;
     Ok(d)
 }

@@ -18,7 +18,10 @@ use crate::worker_info::WorkerInfo;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Short on purpose: while etcd is down only the last ring is used, and a
+/// worker registering once etcd is back must be seen within ~2 s (wrong
+/// credentials wait `AUTH_RETRY` instead, so this is no retry storm).
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Wrong credentials will not fix themselves: retry slowly, not in a storm.
 const AUTH_RETRY: Duration = Duration::from_secs(30);
 

@@ -41,7 +41,15 @@ async fn connect(cfg: &EtcdConfig) -> Result<Client> {
         let url = format!("http://{}", ep.authority());
         match timeout(REQUEST_TIMEOUT, Client::connect([url.as_str()], Some(opts))).await {
             Ok(Ok(c)) => return Ok(c),
-            Ok(Err(e)) => last = Some(e.to_string()),
+            // Connecting authenticates: rejected credentials are an answer
+            // (PermissionError naming etcd), not an unreachable etcd.
+            Ok(Err(e)) => {
+                let err = etcd_err(cfg, "connect", &e);
+                if matches!(err, Error::EtcdAuth { .. }) {
+                    return Err(err);
+                }
+                last = Some(e.to_string());
+            }
             Err(_) => last = Some(format!("{url} did not answer")),
         }
     }

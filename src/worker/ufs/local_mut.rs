@@ -36,10 +36,12 @@ fn temp_path(target: &Path) -> PathBuf {
 
 /// Fills a temp file beside `target` with `fill`, fsyncs it and renames it
 /// over `target`, so readers see the old content or the new, never a part.
+/// On Linux the temp file is first unnamed (`O_TMPFILE`) and gets its name
+/// only once complete: a worker killed mid-write leaves nothing behind.
 fn replace_atomically(
     target: &Path,
     url: &str,
-    fill: impl FnOnce(&mut fs::File, &Path) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     if fs::metadata(target).is_ok_and(|md| md.is_dir()) {
         return Err(Error::InvalidArgument(format!("{url} is a directory")));
@@ -48,13 +50,22 @@ fn replace_atomically(
     fs::create_dir_all(parent).map_err(|e| io_err("create parent of", url, &e))?;
     let tmp = temp_path(target);
     let result = (|| {
-        // create_new: never follows or clobbers whatever already has the name.
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        fill(&mut f, &tmp)?;
+        let (mut f, unnamed) = match unnamed_in(parent) {
+            Some(f) => (f, true),
+            // create_new: never follows or clobbers whatever already has the name.
+            None => (
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?,
+                false,
+            ),
+        };
+        fill(&mut f)?;
         f.sync_all()?;
+        if unnamed {
+            name_unnamed(&f, &tmp)?;
+        }
         fs::rename(&tmp, target)
     })();
     if let Err(e) = result {
@@ -68,10 +79,57 @@ fn replace_atomically(
     Ok(())
 }
 
+/// An unnamed regular file in `dir` (`O_TMPFILE`), if the filesystem has them.
+#[cfg(target_os = "linux")]
+fn unnamed_in(dir: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unnamed_in(_dir: &Path) -> Option<fs::File> {
+    None
+}
+
+/// Gives an `O_TMPFILE` file the name `tmp`.
+#[cfg(target_os = "linux")]
+fn name_unnamed(f: &fs::File, tmp: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_err(std::io::Error::other)?;
+    let to = std::ffi::CString::new(tmp.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: two valid NUL-terminated paths; linkat only reads them.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn name_unnamed(_f: &fs::File, _tmp: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Creates or replaces a file atomically, creating parent directories.
 pub(crate) fn write(t: &LocalTarget, data: &[u8]) -> Result<()> {
     let target = resolve_follow(t)?;
-    replace_atomically(&target, &t.url, |f, _| f.write_all(data))
+    replace_atomically(&target, &t.url, |f| f.write_all(data))
 }
 
 /// Creates a directory and its parents; an existing directory is fine.
@@ -184,7 +242,10 @@ pub(crate) fn rename(src: &LocalTarget, dst: &LocalTarget) -> Result<bool> {
 fn copy_file(src: &LocalTarget, dst: &LocalTarget) -> Result<()> {
     let s = resolve_follow(src)?;
     let d = resolve_follow(dst)?;
-    replace_atomically(&d, &dst.url, |_, tmp| fs::copy(&s, tmp).map(|_| ()))
+    // io::copy between files uses copy_file_range on Linux.
+    replace_atomically(&d, &dst.url, |f| {
+        std::io::copy(&mut fs::File::open(&s)?, f).map(|_| ())
+    })
 }
 
 fn child(t: &LocalTarget, rel: &str) -> LocalTarget {

@@ -1,0 +1,301 @@
+"""R8 soak: 16 readers (2 spawned processes x 8 threads) read random whole
+files, ranges, file-object slices and ``cat_ranges`` batches of a 32-file
+dataset (0 B to 1 MiB, ~12 MiB) through their own ``AlluxioFileSystem`` on a
+private 3-worker cluster, checking every byte against the files on disk.
+
+Each process samples its own ``VmRSS`` and open fds (sockets apart) twice a
+second. The first 20 % of the run, and at least 30 s (the connection pool and
+its read buffers grow to their working size meanwhile), is warm-up; the "warm"
+level is taken over the next 10 % and the "end" level over the last 10 %: the median for RSS (so
+the reads in flight at one sample are not mistaken for a leak), the maximum
+for fds. Proven per process: 0 errors, 0 wrong bytes, no fallback to the under
+storage, RSS growth end/warm < 5 %, non-socket fds at the end <= warm + 2, and
+sockets either the same (+2) or within the HTTP pool's bound (the pool keeps up
+to ``concurrency`` idle connections per worker for 60 s, so under bursts its
+high-water mark creeps up towards that bound; a leak would pass it). The
+workers' RSS and fds are sampled too (reported, not asserted).
+
+CI: 60 s. ``--long``: 600 s.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import random
+import statistics
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+
+from alluxiofs import AlluxioFileSystem
+from alluxiofs.local_cluster import LocalCluster
+from tests.reliability.figures import figure
+from tests.reliability.util_procs import fd_count, rss_kb, socket_count
+
+PAGE = 64 * 1024
+PROCESSES, THREADS, WORKERS = 2, 8, 3
+WARMUP, WINDOW = 0.2, 0.1
+#: Warm-up lasts at least this long: the client's connection pool (and the
+#: read buffers of its connections) grows to its working size meanwhile.
+WARMUP_MIN_S = 30.0
+
+
+def warm_window(duration: float) -> Tuple[float, float]:
+    """Start and end (seconds into the run) of the post-warm-up window."""
+    start = min(max(WARMUP * duration, WARMUP_MIN_S), (1 - 2 * WINDOW) * duration)
+    return start, start + WINDOW * duration
+
+
+MAX_RSS_GROWTH, FD_SLACK = 0.05, 2
+#: The client's ``concurrency`` (its default, given explicitly): the HTTP pool
+#: keeps at most this many idle connections per worker.
+CONCURRENCY = 64
+#: Sockets besides the worker pool (etcd, spare).
+OTHER_SOCKETS = 6
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def soak_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("soak-ufs")
+    rnd = random.Random(808)
+    sizes = [0, 1, PAGE - 1, PAGE, PAGE + 1, 1 << 20]
+    sizes += [rnd.randint(2, 1 << 20) for _ in range(26)]
+    for i, size in enumerate(sizes):
+        (root / f"f{i:02d}.bin").write_bytes(rnd.randbytes(size))
+    return root
+
+
+@pytest.fixture(scope="module")
+def soak_cluster(soak_data: Path) -> Iterator[LocalCluster]:
+    with LocalCluster(str(soak_data), workers=WORKERS, start_etcd=True, page_size=str(PAGE)) as c:
+        yield c
+
+
+def _reader(
+    fs: AlluxioFileSystem, files: Dict[str, bytes], seed: int, until: float
+) -> Dict[str, Any]:
+    rnd = random.Random(seed)
+    names = sorted(files)
+    reads = nbytes = wrong = 0
+    errors: List[str] = []
+    while time.monotonic() < until:
+        path = rnd.choice(names)
+        want = files[path]
+        size = len(want)
+        a = rnd.randint(0, size)
+        b = rnd.randint(a, size)
+        op = rnd.random()
+        try:
+            if op < 0.3:
+                got = [fs.cat_file(path)]
+                exp = [want]
+            elif op < 0.7:
+                got = [fs.cat_file(path, a, b)]
+                exp = [want[a:b]]
+            elif op < 0.85:
+                with fs.open(path, "rb") as f:
+                    f.seek(a)
+                    got = [f.read(b - a)]
+                exp = [want[a:b]]
+            else:
+                starts = sorted(rnd.randint(0, size) for _ in range(4))
+                ends = [min(size, s + rnd.randint(0, 3 * PAGE)) for s in starts]
+                got = fs.cat_ranges([path] * 4, starts, ends)
+                exp = [want[s:e] for s, e in zip(starts, ends)]
+        except Exception:
+            errors.append(traceback.format_exc(limit=3))
+            continue
+        reads += len(got)
+        for g, e in zip(got, exp):
+            nbytes += len(e)
+            if g != e:
+                wrong += abs(len(g) - len(e)) + sum(x != y for x, y in zip(g, e))
+    return {"reads": reads, "bytes": nbytes, "wrong": wrong, "errors": errors}
+
+
+def soak_process(index: int, etcd_hosts: str, root: str, duration: float, q: Any) -> None:
+    """One reader process (spawned): 8 reader threads and a sampler."""
+    try:
+        fs = AlluxioFileSystem(
+            etcd_hosts=etcd_hosts,
+            target_protocol="file",
+            options={"alluxio.worker.page.store.page.size": str(PAGE)},
+            skip_instance_cache=True,
+            concurrency=CONCURRENCY,
+        )
+        files = {}
+        for name in sorted(os.listdir(root)):
+            with open(os.path.join(root, name), "rb") as f:
+                files[os.path.join(root, name)] = f.read()
+        start = time.monotonic()
+        until = start + duration
+        samples: List[Tuple[float, int, int, int]] = []
+        results: List[Dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def run(seed: int) -> None:
+            r = _reader(fs, files, seed, until)
+            with lock:
+                results.append(r)
+
+        threads = [
+            threading.Thread(target=run, args=(index * 100 + i,), daemon=True)
+            for i in range(THREADS)
+        ]
+        for t in threads:
+            t.start()
+        while time.monotonic() < until:
+            samples.append((time.monotonic() - start, rss_kb(), fd_count(), socket_count()))
+            time.sleep(0.5)
+        samples.append((time.monotonic() - start, rss_kb(), fd_count(), socket_count()))
+        for t in threads:
+            t.join(60)
+        stats = fs.stats()
+        q.put(
+            {
+                "index": index,
+                "ok": len(results) == THREADS,
+                "reads": sum(r["reads"] for r in results),
+                "bytes": sum(r["bytes"] for r in results),
+                "wrong": sum(r["wrong"] for r in results),
+                "errors": [e for r in results for e in r["errors"]],
+                "samples": samples,
+                "fallbacks": stats.get("fallbacks", 0),
+            }
+        )
+    except BaseException:
+        q.put({"index": index, "ok": False, "errors": [traceback.format_exc()]})
+
+
+def levels(samples: List[Tuple[float, int, int, int]], duration: float) -> Dict[str, float]:
+    """RSS (MiB, median) and fds (max) in the post-warm-up and the final window."""
+    lo, hi = warm_window(duration)
+    warm = [s for s in samples if lo <= s[0] <= hi]
+    end = [s for s in samples if s[0] >= (1 - WINDOW) * duration]
+    assert len(warm) >= 3 and len(end) >= 3, f"too few samples: {samples}"
+    rss_warm = statistics.median(s[1] for s in warm) / 1024
+    rss_end = statistics.median(s[1] for s in end) / 1024
+    return {
+        "rss_warm_MB": rss_warm,
+        "rss_end_MB": rss_end,
+        "growth_pct": 100 * (rss_end - rss_warm) / rss_warm,
+        "fds_warm": max(s[2] for s in warm),
+        "fds_end": max(s[2] for s in end),
+        "other_fds_warm": max(s[2] - s[3] for s in warm),
+        "other_fds_end": max(s[2] - s[3] for s in end),
+        "sockets_warm": max(s[3] for s in warm),
+        "sockets_end": max(s[3] for s in end),
+    }
+
+
+def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> None:
+    duration = 600.0 if long_mode else 60.0
+    assert soak_cluster.etcd_hosts is not None
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=soak_process,
+            args=(i, soak_cluster.etcd_hosts, str(soak_data), duration, q),
+            daemon=True,
+        )
+        for i in range(PROCESSES)
+    ]
+    worker_samples: List[Tuple[float, List[int], List[int]]] = []
+    reports: Dict[int, Dict[str, Any]] = {}
+    t0 = time.monotonic()
+    try:
+        for p in procs:
+            p.start()
+        deadline = t0 + duration + 120
+        next_sample = t0
+        while len(reports) < PROCESSES and time.monotonic() < deadline:
+            if time.monotonic() >= next_sample:
+                pids = [p.pid for p in soak_cluster.procs]
+                worker_samples.append(
+                    (time.monotonic() - t0, [rss_kb(x) for x in pids], [fd_count(x) for x in pids])
+                )
+                next_sample += 1.0
+            try:
+                r = q.get(timeout=0.5)
+            except queue.Empty:
+                if any(p.exitcode is not None for i, p in enumerate(procs) if i not in reports):
+                    break
+                continue
+            reports[r["index"]] = r
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        q.close()
+    assert len(reports) == PROCESSES, f"reader processes hung or died: got {sorted(reports)}"
+    failed = [e for r in reports.values() for e in r["errors"]]
+    broken = [r for r in reports.values() if not r["ok"]]
+    assert not broken, f"reader process failed: {broken[0]['errors'][:1]}"
+    totals = {"reads": 0, "bytes": 0, "wrong": 0}
+    for i in range(PROCESSES):
+        r = reports[i]
+        lv = levels(r["samples"], duration)
+        for k in totals:
+            totals[k] += r[k]
+        figure(
+            f"R8 soak process {i}",
+            reads=r["reads"],
+            MB=round(r["bytes"] / 2**20),
+            errors=len(r["errors"]),
+            wrong_bytes=r["wrong"],
+            fallbacks=r["fallbacks"],
+            **lv,
+        )
+    wl = worker_levels(worker_samples, duration)
+    figure(
+        "R8 soak",
+        seconds=duration,
+        readers=PROCESSES * THREADS,
+        pool_bound=WORKERS * CONCURRENCY + OTHER_SOCKETS,
+        reads=totals["reads"],
+        GB=totals["bytes"] / 2**30,
+        errors=len(failed),
+        wrong_bytes=totals["wrong"],
+        **wl,
+    )
+    assert not failed, f"{len(failed)} errors, first:\n{failed[0]}"
+    for i in range(PROCESSES):
+        r = reports[i]
+        lv = levels(r["samples"], duration)
+        assert r["wrong"] == 0 and r["fallbacks"] == 0, r
+        assert r["reads"] > 100, r
+        assert lv["growth_pct"] < 100 * MAX_RSS_GROWTH, f"process {i}: RSS grew {lv}"
+        assert lv["other_fds_end"] <= lv["other_fds_warm"] + FD_SLACK, f"process {i}: fds grew {lv}"
+        pool_bound = WORKERS * CONCURRENCY + OTHER_SOCKETS
+        assert (
+            lv["sockets_end"] <= lv["sockets_warm"] + FD_SLACK or lv["sockets_end"] <= pool_bound
+        ), f"process {i}: sockets beyond the pool's bound {pool_bound}: {lv}"
+    assert all(p.poll() is None for p in soak_cluster.procs), "a worker died"
+
+
+def worker_levels(
+    samples: List[Tuple[float, List[int], List[int]]], duration: float
+) -> Dict[str, Any]:
+    """The workers' summed RSS (MiB) and fds, warm window vs final window."""
+    lo, hi = warm_window(duration)
+    warm = [s for s in samples if lo <= s[0] <= hi]
+    end = [s for s in samples if (1 - WINDOW) * duration <= s[0] <= duration]
+    if not warm or not end:
+        return {}
+    return {
+        "workers_rss_warm_MB": max(sum(s[1]) for s in warm) / 1024,
+        "workers_rss_end_MB": max(sum(s[1]) for s in end) / 1024,
+        "workers_fds_warm": max(sum(s[2]) for s in warm),
+        "workers_fds_end": max(sum(s[2]) for s in end),
+    }

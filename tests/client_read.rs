@@ -164,10 +164,18 @@ async fn failover_to_the_next_candidate() {
     };
     dead.stop().await;
     assert_eq!(c.read_vec(&url, 0, body.len() as u64).await.unwrap(), body);
-    assert!(c
-        .stats
-        .snapshot()
-        .iter()
-        .any(|(k, v)| *k == "failovers" && *v > 0));
+    let stat = |name: &str| {
+        c.stats
+            .snapshot()
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let (failovers, retries) = (stat("failovers"), stat("retries"));
+    assert!(failovers > 0);
+    // The dead owner is now a suspect: the next read goes straight to the
+    // other worker, without paying retries and a failover again.
+    assert_eq!(c.read_vec(&url, 0, body.len() as u64).await.unwrap(), body);
+    assert_eq!((stat("failovers"), stat("retries")), (failovers, retries));
     alive.stop().await;
 }

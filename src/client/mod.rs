@@ -26,6 +26,9 @@ use crate::worker_info::WorkerInfo;
 pub use meta::FileStatus;
 pub use ops::LoadResponse;
 
+/// How long a worker that failed to answer goes to the back of the line.
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
+
 /// What a worker is known to support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeSupport {
@@ -43,6 +46,8 @@ pub struct ClientCore {
     http: http::Http,
     limit: Arc<Semaphore>,
     range_support: Mutex<HashMap<String, RangeSupport>>,
+    /// Workers that failed to answer, and when (see `is_suspect`).
+    suspects: Mutex<HashMap<String, Instant>>,
     /// Counters for `stats()`.
     pub stats: stats::Stats,
 }
@@ -54,6 +59,7 @@ impl ClientCore {
             http: http::Http::new(&config.io)?,
             limit: Arc::new(Semaphore::new(config.io.concurrency)),
             range_support: Mutex::new(HashMap::new()),
+            suspects: Mutex::new(HashMap::new()),
             stats: stats::Stats::default(),
             config,
             membership,
@@ -92,7 +98,10 @@ impl ClientCore {
         let io = &self.config.io;
         let start = Instant::now();
         let mut last = None;
-        for (n, worker) in self.candidates(key).await?.into_iter().enumerate() {
+        let mut candidates = self.candidates(key).await?;
+        // Workers that just failed to answer go last (stable: ring order otherwise).
+        candidates.sort_by_key(|w| self.is_suspect(w));
+        for (n, worker) in candidates.into_iter().enumerate() {
             if n > 0 {
                 stats::Stats::add(&self.stats.failovers, 1);
                 log::info!(
@@ -116,8 +125,14 @@ impl ClientCore {
                     op(worker.clone()).await
                 };
                 match out {
-                    Ok(v) => return Ok(v),
+                    Ok(v) => {
+                        self.clear_suspect(&worker);
+                        return Ok(v);
+                    }
                     Err(e) if e.is_retryable() && (idempotent || never_sent(&e)) => {
+                        if matches!(e, Error::Transport { .. } | Error::Timeout { .. }) {
+                            self.mark_suspect(&worker);
+                        }
                         log::debug!(
                             "alluxiofs: {key}: attempt {} on {} failed: {e}",
                             attempt + 1,
@@ -148,6 +163,37 @@ impl ClientCore {
         Err(last.unwrap_or_else(|| Error::NoWorkers {
             source_desc: self.membership.description().to_owned(),
         }))
+    }
+
+    /// Whether `worker` failed to answer (refused, reset, timed out) within
+    /// the last [`SUSPECT_FOR`]: operations try the other candidates first
+    /// instead of paying the retries on it again, read after read.
+    fn is_suspect(&self, worker: &WorkerInfo) -> bool {
+        let mut map = self.suspects.lock();
+        if map.is_empty() {
+            return false;
+        }
+        match map.get(&worker.http_authority()) {
+            Some(at) if at.elapsed() < SUSPECT_FOR => true,
+            Some(_) => {
+                map.remove(&worker.http_authority());
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn mark_suspect(&self, worker: &WorkerInfo) {
+        self.suspects
+            .lock()
+            .insert(worker.http_authority(), Instant::now());
+    }
+
+    fn clear_suspect(&self, worker: &WorkerInfo) {
+        let mut map = self.suspects.lock();
+        if !map.is_empty() {
+            map.remove(&worker.http_authority());
+        }
     }
 
     fn range_support(&self, worker: &WorkerInfo) -> Option<RangeSupport> {

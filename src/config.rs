@@ -71,6 +71,9 @@ pub struct ConfigInput {
     pub timeout: Option<String>,
     /// `retries`: attempts per worker for a failed idempotent request.
     pub retries: Option<String>,
+    /// `deadline`: seconds one operation may take across retries and
+    /// failover (default 120, and at least 4 x `timeout` unless given).
+    pub deadline: Option<String>,
 }
 
 /// One `host[:port]` entry.
@@ -196,6 +199,12 @@ fn read_io(input: &ConfigInput) -> Result<IoConfig> {
         io.retries = match v.trim().parse::<u32>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => return Err(invalid("retries", v, "expected an integer from 1 to 100")),
+        };
+    }
+    if let Some(v) = &input.deadline {
+        io.deadline = match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+            _ => return Err(invalid("deadline", v, "expected seconds > 0")),
         };
     }
     Ok(io)

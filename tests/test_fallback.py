@@ -24,6 +24,7 @@ import pytest
 from alluxiofs import (
     AlluxioError,
     AlluxioFileSystem,
+    AlluxioTimeoutError,
     EtcdConnectionError,
     NoWorkersError,
     WorkerConnectionError,
@@ -381,6 +382,18 @@ def test_hanging_worker_ends_by_the_timeout(
         ("read", "AlluxioTimeoutError"): 1,
         ("info", "AlluxioTimeoutError"): 1,
     }
+
+
+def test_deadline_bounds_the_whole_operation(dataset: Path, proxy: FaultProxy) -> None:
+    # 10 s per request and 5 attempts would be 50 s; the deadline ends it at 1 s.
+    proxy.set_mode("hang")
+    fs = make_fs(proxy.authority, ufs=False, timeout=10, retries=5, deadline=1)
+    t = time.monotonic()
+    with pytest.raises(AlluxioTimeoutError, match="deadline"):
+        fs.cat_file("file://" + str(dataset / BIG))
+    assert 0.9 < time.monotonic() - t < 3
+    with pytest.raises(ValueError, match="deadline"):
+        make_fs(proxy.authority, deadline=0)
 
 
 @pytest.mark.timeout(30)

@@ -70,6 +70,7 @@ class Client:
         concurrency: Optional[_Scalar] = None,
         timeout: Optional[_Scalar] = None,
         retries: Optional[_Scalar] = None,
+        deadline: Optional[_Scalar] = None,
     ) -> Client: ...
     @property
     def page_size(self) -> int:

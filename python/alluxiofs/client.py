@@ -41,6 +41,9 @@ class AlluxioClient:
         Seconds one worker request may take.
     retries : int, default 3
         Attempts per worker before moving on to the next ring candidate.
+    deadline : float, default 120 (and at least 4 x ``timeout``)
+        Seconds one operation may take across retries and failover; then
+        ``AlluxioTimeoutError`` (or the under-storage fallback).
     page_size, hash_node_per_worker, cluster_name, etcd_username, etcd_password,
     etcd_refresh_workers_interval
         The alluxiofs 1.0 keyword forms of the same settings; they win over

@@ -122,7 +122,18 @@ impl ClientCore {
                 let out = {
                     let _permit = self.limit.acquire().await.expect("semaphore never closed");
                     stats::Stats::add(&self.stats.requests, 1);
-                    op(worker.clone()).await
+                    // No attempt outlives the operation's deadline.
+                    let left = io.deadline.saturating_sub(start.elapsed());
+                    match tokio::time::timeout(left, op(worker.clone())).await {
+                        Ok(out) => out,
+                        Err(_) => {
+                            stats::Stats::add(&self.stats.errors, 1);
+                            return Err(Error::Timeout {
+                                what: format!("{key} (deadline, across retries and failover)"),
+                                after: io.deadline,
+                            });
+                        }
+                    }
                 };
                 match out {
                     Ok(v) => {

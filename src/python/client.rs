@@ -17,7 +17,7 @@ use crate::config::{ClientConfig, ConfigInput};
 use crate::runtime;
 
 /// Keyword arguments the constructor takes, in order.
-pub const ARGS: [&str; 14] = [
+pub const ARGS: [&str; 15] = [
     "etcd_hosts",
     "etcd_port",
     "worker_hosts",
@@ -32,6 +32,7 @@ pub const ARGS: [&str; 14] = [
     "concurrency",
     "timeout",
     "retries",
+    "deadline",
 ];
 
 /// The native client. Picklable: it is rebuilt from its arguments.
@@ -114,6 +115,7 @@ impl PyClient {
             concurrency: text("concurrency")?,
             timeout: text("timeout")?,
             retries: text("retries")?,
+            deadline: text("deadline")?,
         };
         let config = ClientConfig::from_input(&input).map_err(to_pyerr)?;
         Ok(Self {

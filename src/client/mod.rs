@@ -128,8 +128,16 @@ impl ClientCore {
                         Ok(out) => out,
                         Err(_) => {
                             stats::Stats::add(&self.stats.errors, 1);
+                            let before = last
+                                .as_ref()
+                                .map(|e| format!("; before that: {e}"))
+                                .unwrap_or_default();
                             return Err(Error::Timeout {
-                                what: format!("{key} (deadline, across retries and failover)"),
+                                what: format!(
+                                    "worker {} for {key} (the operation's deadline, across \
+                                     retries and failover{before})",
+                                    worker.http_authority()
+                                ),
                                 after: io.deadline,
                             });
                         }

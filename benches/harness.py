@@ -113,8 +113,9 @@ class Result:
     unit: str
     better: str  # "higher" | "lower"
     target: str
-    #: ("ratio", column, factor): ours vs factor x column; ("abs", None, bound).
-    rule: Tuple[str, Optional[str], float] = ("ratio", "limit", 1.0)
+    #: ("ratio", column, factor): ours vs factor x column; ("abs", None, bound);
+    #: or a tuple of such rules, all of which must hold.
+    rule: Any = ("ratio", "limit", 1.0)
     runs: Dict[str, List[float]] = field(default_factory=dict)
     notes: Dict[str, str] = field(default_factory=dict)
 
@@ -148,8 +149,20 @@ class Result:
             return None
         return r if self.better == "higher" else 1 / r
 
+    def rules(self) -> List[Tuple[str, Optional[str], float]]:
+        """The target's rules (one, or several that must all hold)."""
+        return [self.rule] if isinstance(self.rule[0], str) else list(self.rule)
+
     def met(self) -> Optional[bool]:
-        kind, column, bound = self.rule
+        """True if every rule holds, False if one fails, None if one cannot
+        be judged (a missing value) and none fails."""
+        verdicts = [self._met(r) for r in self.rules()]
+        if False in verdicts:
+            return False
+        return None if None in verdicts else True
+
+    def _met(self, rule: Tuple[str, Optional[str], float]) -> Optional[bool]:
+        kind, column, bound = rule
         ours = self.value("ours")
         if ours is None:
             return None

@@ -39,17 +39,16 @@ def s1(ctx: Ctx) -> None:
     fs, path, n, runs = ctx.fs, ctx.data.big, ctx.sizes.s1_bytes, ctx.runs
     url = ctx.data.url(path)
     size = f"{n // MIB} MiB"
-    target = "ours >= 0.8 x limit"
-    cat = ctx.new(
-        "S1.cat", f"cat_file, {size} file", "MB/s", "higher", target, ("ratio", "limit", 0.8)
-    )
+    target = "ours >= 0.85 x limit and >= 5 x reference"
+    rules = (("ratio", "limit", 0.85), ("ratio", "reference", 5.0))
+    cat = ctx.new("S1.cat", f"cat_file, {size} file", "MB/s", "higher", target, rules)
     chunks = ctx.new(
         "S1.read8m",
         f"open().read() in 8 MiB chunks, {size} file",
         "MB/s",
         "higher",
         target,
-        ("ratio", "limit", 0.8),
+        rules,
     )
     say("S1 ours")
     cat.add("ours", mbps(n, repeat(lambda: fs.cat_file(url), runs)))
@@ -94,16 +93,16 @@ def s2(ctx: Ctx) -> None:
             title + ", p50",
             "ms",
             "lower",
-            "ours <= 1.5 x limit",
-            ("ratio", "limit", 1.5),
+            "ours <= 1.3 x limit and <= reference / 3",
+            (("ratio", "limit", 1.3), ("ratio", "reference", 1 / 3)),
         )
         p99 = ctx.new(
             f"S2.{label}.p99",
             title + ", p99",
             "ms",
             "lower",
-            "ours <= 2 x limit",
-            ("ratio", "limit", 2.0),
+            "ours <= reference / 3",
+            ("ratio", "reference", 1 / 3),
         )
         say(f"S2 {label}")
 
@@ -159,8 +158,8 @@ def s3(ctx: Ctx) -> None:
         f"fs.cat of {nfiles} files x {fbytes // KIB} KiB",
         "files/s",
         "higher",
-        "ours >= 0.8 x limit",
-        ("ratio", "limit", 0.8),
+        "ours >= 0.7 x limit and >= 10 x reference",
+        (("ratio", "limit", 0.7), ("ratio", "reference", 10.0)),
     )
 
     def rate(secs: List[float]) -> List[float]:
@@ -195,8 +194,8 @@ def s4(ctx: Ctx) -> None:
         f"pq.read_table, {n / MIB:.0f} MiB Parquet, 16 row groups",
         "MB/s",
         "higher",
-        "ours >= 0.5 x ufs (PyArrow, local disk)",
-        ("ratio", "ufs", 0.5),
+        "ours >= 0.7 x ufs (PyArrow, local disk) and >= 3 x reference",
+        (("ratio", "ufs", 0.7), ("ratio", "reference", 3.0)),
     )
     say("S4 ours")
     r.add("ours", mbps(n, repeat(lambda: pq.read_table(url, filesystem=fs), runs)))

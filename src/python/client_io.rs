@@ -117,16 +117,25 @@ pub fn read_many(
     reqs: Vec<(String, i64, Option<i64>, Option<u64>)>,
 ) -> PyResult<Vec<Py<PyAny>>> {
     let core2 = core.clone();
-    let results: Vec<Result<Vec<u8>>> = run_blocking(py, async move {
+    // Spawned onto the runtime: its worker threads drive the sockets, so the
+    // many small responses wake the reads on the same thread instead of
+    // handing each one over to this (blocked) Python thread.
+    let rt = crate::runtime::current().map_err(to_pyerr)?;
+    let mut job = AbortOnDrop(rt.runtime().spawn(async move {
         let core = &core2;
-        let all = futures::stream::iter(reqs)
+        futures::stream::iter(reqs)
             .map(|(path, start, end, size)| async move {
                 core.read_slice(&path, start, end, size).await
             })
             .buffered(core.config().io.concurrency)
             .collect::<Vec<_>>()
-            .await;
-        Ok(all)
+            .await
+    }));
+    let results: Vec<Result<Vec<u8>>> = run_blocking(py, async move {
+        (&mut job.0).await.map_err(|e| crate::error::Error::Io {
+            context: "read_many".into(),
+            message: e.to_string(),
+        })
     })?;
     results
         .into_iter()
@@ -135,6 +144,15 @@ pub fn read_many(
             Err(e) => Ok(to_pyerr(e).into_value(py).into_any()),
         })
         .collect()
+}
+
+/// Aborts a spawned job when the call waiting for it ends early (Ctrl-C).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Writes a whole file.

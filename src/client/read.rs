@@ -250,10 +250,13 @@ impl ClientCore {
 
     /// Whether reads of `path` must learn the file size first: its owner
     /// serves pages only, and an OSS worker drops the connection for a page
-    /// past the end instead of answering it empty.
-    pub async fn needs_size_first(&self, path: &str) -> Result<bool> {
-        let owner = self.candidates(path).await?.into_iter().next();
-        Ok(owner.is_some_and(|w| self.range_support(&w) == Some(RangeSupport::No)))
+    /// past the end instead of answering it empty. (No ring yet: not known
+    /// to be pages-only.)
+    pub fn needs_size_first(&self, path: &str) -> bool {
+        let ring = self.membership.current_ring();
+        ring.get_multiple(path, 1)
+            .first()
+            .is_some_and(|w| self.range_support(w) == Some(RangeSupport::No))
     }
 
     /// Bytes `[start, end)` of `path` as one buffer (for callers without their own).
@@ -284,7 +287,7 @@ impl ClientCore {
         let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
             return sized(self.file_size(path).await?).await;
         };
-        if e.is_some_and(|e| e <= s) || self.needs_size_first(path).await? {
+        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
             return sized(self.file_size(path).await?).await;
         }
         if let Some(e) = e.filter(|&e| self.small_read(s, e)) {

@@ -41,7 +41,7 @@ pub fn read<'py>(
     size: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let plain = start >= 0 && end.is_none_or(|e| e > start);
-    if size.is_some() || !plain || run_blocking(py, core.needs_size_first(path))? {
+    if size.is_some() || !plain || core.needs_size_first(path) {
         let size = size_of(py, core, path, size)?;
         let (s, e) = resolve(start, end, size);
         return filled(py, e - s, |buf| {

@@ -10,7 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check";          cargo fmt --check
 step "cargo clippy";               cargo clippy -q --all-targets -- -D warnings
 step "cargo clippy (python)";      cargo clippy -q --all-targets --features python -- -D warnings
-step "cargo test";                 cargo test -q
+# The R5 fuzz targets (tests/fuzz) run once, in their own step, with their figures shown.
+step "cargo test";                 cargo test -q -- --skip r5_fuzz_
+step "R5 fuzz";                    cargo test -q --test fuzz -- --nocapture
 step "ruff";                       ruff check python tests examples && ruff format --check python tests examples
 step "mypy";                       mypy python
 step "stubtest";                   python -m mypy.stubtest alluxiofs._core

@@ -473,6 +473,35 @@ async fn writes_and_namespace_ops() {
     );
 }
 
+/// Regression (R5 fuzzing): a name longer than the file system allows was
+/// a 500 ("File name too long"); it is the client's mistake, a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_names_are_bad_requests() {
+    let f = Fixture::new(false).await;
+    let long = f.url(&"x".repeat(300));
+    let (s, v) = f.json(&format!("/v1/info?path={}", form(&long))).await;
+    assert_eq!(s, 400, "{v}");
+    let id = path_id(&long);
+    let (s, _) = f
+        .get(&format!("/v1/range/{id}?ufsFullPath={}", template(&long)))
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = f
+        .post(
+            &format!("/v1/touch/{id}?ufsFullPath={}", template(&long)),
+            vec![],
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = f
+        .post(
+            &format!("/v1/chunk/{id}?ufsFullPath={}", template(&long)),
+            b"x".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 400);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_health_and_unknown() {
     let f = Fixture::new(false).await;

@@ -67,7 +67,9 @@ impl FileStatus {
     }
 }
 
-fn parse_list(worker: &str, body: &[u8]) -> Result<Vec<FileStatus>> {
+/// Parses a `/v1/files` or `/v1/info` answer (public for the fuzz tests).
+#[doc(hidden)]
+pub fn parse_list(worker: &str, body: &[u8]) -> Result<Vec<FileStatus>> {
     serde_json::from_slice(body).map_err(|e| Error::Worker {
         worker: worker.to_owned(),
         status: None,

@@ -23,6 +23,8 @@ use crate::membership::Membership;
 use crate::runtime::MembershipSlot;
 use crate::worker_info::WorkerInfo;
 
+#[doc(hidden)]
+pub use meta::parse_list;
 pub use meta::FileStatus;
 pub use ops::LoadResponse;
 

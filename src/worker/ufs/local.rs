@@ -19,12 +19,22 @@ use super::path::{LocalRoot, LocalTarget};
 use super::{join_url, last_segment, UfsStatus};
 use crate::error::{Error, Result};
 
+/// `ENAMETOOLONG` (`io::ErrorKind::InvalidFilename` is newer than our MSRV).
+#[cfg(target_os = "linux")]
+const ENAMETOOLONG: i32 = 36;
+#[cfg(not(target_os = "linux"))]
+const ENAMETOOLONG: i32 = 63;
+
 /// Maps an I/O error on `url`: a missing file, or a file where a directory
-/// was expected in the path, is "not found".
+/// was expected in the path, is "not found"; a name longer than the file
+/// system allows is the client's mistake (400), not a server fault.
 pub(crate) fn io_err(op: &str, url: &str, e: &std::io::Error) -> Error {
     match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
             Error::NotFound(url.to_string())
+        }
+        _ if e.raw_os_error() == Some(ENAMETOOLONG) => {
+            Error::InvalidArgument(format!("{op} {url}: {e}"))
         }
         _ => Error::io(format!("{op} {url}"), e),
     }

@@ -117,6 +117,19 @@ def test_metadata(afs: AlluxioFileSystem, dataset: Path) -> None:
         afs.ls(str(dataset / "nope"))
 
 
+def test_rust_built_entries_match_the_python_ones(afs: AlluxioFileSystem, dataset: Path) -> None:
+    # For local/S3/GCS under storages ls/info dicts are built in Rust; they must
+    # equal what the generic path (the UFS filesystem's own name rules) makes.
+    assert afs._names_from_url
+    url = "file://" + str(dataset)
+    for path in (str(dataset), str(dataset / "sub")):
+        assert afs.ls(path) == [afs._info_dict(s) for s in afs.client._core.list("file://" + path)]
+    for name in ("many.bin", "sub", "sub/deeper/b.bin", "empty.bin"):
+        assert afs.info(str(dataset / name)) == afs._info_dict(
+            afs.client._core.info(f"{url}/{name}")
+        )
+
+
 def test_writes_and_namespace(
     afs: AlluxioFileSystem, tmp_path: Path, cluster: LocalCluster
 ) -> None:

@@ -69,21 +69,39 @@ pub fn worker_dict<'py>(py: Python<'py>, w: &WorkerInfo) -> PyResult<Bound<'py, 
 /// A worker's file status with the alluxiofs 1.0.x key names (P1 ∪ P2).
 /// Keys are interned: a listing builds thousands of these dicts.
 pub fn status_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
+    build(py, s, false)
+}
+
+fn build<'py>(py: Python<'py>, s: &FileStatus, fsspec: bool) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "ufs_path"), &s.ufs_path)?;
-    d.set_item(intern!(py, "name"), &s.name)?;
+    if fsspec {
+        let name = s.ufs_path.split_once("://").map_or(&*s.ufs_path, |(_, rest)| rest);
+        let name = if name.len() > 1 { name.trim_end_matches('/') } else { name };
+        d.set_item(intern!(py, "name"), name)?;
+        d.set_item(intern!(py, "alluxio_name"), &s.name)?;
+    } else {
+        d.set_item(intern!(py, "name"), &s.name)?;
+    }
     d.set_item(intern!(py, "path"), &s.path)?;
-    d.set_item(intern!(py, "type"), &s.kind)?;
-    d.set_item(intern!(py, "size"), s.length)?;
+    // Few distinct values: shared objects instead of a new str per entry.
+    let kind = match s.kind.as_str() {
+        "file" => intern!(py, "file").clone(),
+        "directory" => intern!(py, "directory").clone(),
+        other => PyString::new(py, other),
+    };
+    d.set_item(intern!(py, "type"), kind)?;
+    let size = if fsspec && s.is_dir() { 0 } else { s.length };
+    d.set_item(intern!(py, "size"), size)?;
     d.set_item(intern!(py, "last_modification_time_ms"), s.mtime_ms)?;
     d.set_item(intern!(py, "human_readable_file_size"), &s.human_size)?;
     d.set_item(
         intern!(py, "in_alluxio_percentage"),
         s.in_alluxio_percentage,
     )?;
-    d.set_item(intern!(py, "content_hash"), &s.content_hash)?;
-    d.set_item(intern!(py, "owner"), &s.owner)?;
-    d.set_item(intern!(py, "group"), &s.group)?;
+    d.set_item(intern!(py, "content_hash"), text(py, &s.content_hash))?;
+    d.set_item(intern!(py, "owner"), text(py, &s.owner))?;
+    d.set_item(intern!(py, "group"), text(py, &s.group))?;
     // As the server sent it: an int (Java's FileInfo) or a string.
     let mode = intern!(py, "mode");
     match &s.mode {
@@ -98,23 +116,19 @@ pub fn status_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
+/// `value` as a Python `str`, the empty one shared.
+fn text<'py>(py: Python<'py>, value: &str) -> Bound<'py, PyString> {
+    if value.is_empty() {
+        intern!(py, "").clone()
+    } else {
+        PyString::new(py, value)
+    }
+}
+
 /// [`status_dict`] plus the fsspec keys, for filesystems whose names are the
 /// URL without its `scheme://` (local paths, `bucket/key`): `name` (that),
 /// `alluxio_name` (the worker's `name`), `size` (0 for a directory). The
 /// caller adds `mtime`.
 pub fn fsspec_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
-    let d = status_dict(py, s)?;
-    let name = s
-        .ufs_path
-        .split_once("://")
-        .map_or(&*s.ufs_path, |(_, rest)| rest);
-    let name = if name.len() > 1 {
-        name.trim_end_matches('/')
-    } else {
-        name
-    };
-    d.set_item(intern!(py, "alluxio_name"), &s.name)?;
-    d.set_item(intern!(py, "name"), name)?;
-    d.set_item(intern!(py, "size"), if s.is_dir() { 0 } else { s.length })?;
-    Ok(d)
+    build(py, s, true)
 }

@@ -10,6 +10,9 @@
 //! summary `{"direct_s", "worker_s", "ratio", ...}` (ratio = direct time /
 //! worker time, i.e. worker throughput as a fraction of the direct GET).
 //!
+//! `C1_READAHEAD=N` and `C1_READAHEAD_MAX=M` set the worker's
+//! `readahead_pages` and `readahead_max_pages` (default: the worker's).
+//!
 //! moto_server comes from `ALLUXIOFS_MOTO_SERVER`, `.venv`, the main
 //! checkout's `.venv` or `PATH` (see tests/common_ufs).
 
@@ -64,6 +67,8 @@ async fn through_worker(
         s3_access_key_id: Some("testing".into()),
         s3_secret_access_key: Some("testing".into()),
         cache_size: Some("4GB".into()),
+        readahead_pages: std::env::var("C1_READAHEAD").ok(),
+        readahead_max_pages: std::env::var("C1_READAHEAD_MAX").ok(),
         cluster: ConfigInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()

@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 use crate::size::parse_size;
 use crate::worker::ufs::S3Options;
 
+/// Default readahead window: 16 pages (16 MiB with 1 MiB pages), a
+/// typical size for ranged GETs on S3.
+pub const DEFAULT_READAHEAD_PAGES: u64 = 16;
+/// Largest readahead window accepted.
+pub const MAX_READAHEAD_PAGES: u64 = 1024;
+
 /// Raw worker settings, as text (what `alluxiofs worker --help` lists).
 #[derive(Debug, Clone, Default)]
 pub struct WorkerInput {
@@ -42,6 +48,13 @@ pub struct WorkerInput {
     /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
     /// wheel reads) or `object` (a bare `WorkerNetAddress`).
     pub node_response: Option<String>,
+    /// Pages fetched from the under storage in one read on a cache miss: the
+    /// aligned window of this many pages around the missed one (default 16;
+    /// 1 = one page per read, unless a sequential scan grows it).
+    pub readahead_pages: Option<String>,
+    /// Most pages one under-storage read may bring once a sequential scan
+    /// is detected (default 4 x `readahead_pages`).
+    pub readahead_max_pages: Option<String>,
     /// Cluster settings shared with the client: `etcd_hosts` (register and
     /// find peers), or `worker_hosts` (static peers, for load jobs),
     /// `page_size`, `cluster_name`, `options`, etcd credentials.
@@ -73,6 +86,10 @@ pub struct WorkerConfig {
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers.
     pub node_response: NodeResponse,
+    /// Pages per under-storage read on a miss (readahead window, >= 1).
+    pub readahead_pages: u64,
+    /// Most pages per under-storage read in a sequential scan (>= `readahead_pages`).
+    pub readahead_max_pages: u64,
     /// Page size in bytes.
     pub page_size: u64,
     /// Cluster name (etcd prefix).
@@ -158,8 +175,36 @@ impl WorkerConfig {
             Some("object") => NodeResponse::Object,
             Some(other) => return Err(invalid("node_response", other, "expected array or object")),
         };
+        let pages = |key: &str, v: &Option<String>| -> Result<Option<u64>> {
+            match v {
+                None => Ok(None),
+                Some(t) => match t.trim().parse::<u64>() {
+                    Ok(n) if (1..=MAX_READAHEAD_PAGES).contains(&n) => Ok(Some(n)),
+                    _ => Err(invalid(
+                        key,
+                        t,
+                        &format!(
+                            "expected a whole number of pages from 1 to {MAX_READAHEAD_PAGES}"
+                        ),
+                    )),
+                },
+            }
+        };
+        let readahead_pages =
+            pages("readahead_pages", &i.readahead_pages)?.unwrap_or(DEFAULT_READAHEAD_PAGES);
+        let readahead_max_pages = match pages("readahead_max_pages", &i.readahead_max_pages)? {
+            Some(n) if n < readahead_pages => {
+                return Err(Error::InvalidConfig(format!(
+                    "readahead_max_pages ({n}) is smaller than readahead_pages ({readahead_pages})"
+                )))
+            }
+            Some(n) => n,
+            None => readahead_pages.saturating_mul(4).min(MAX_READAHEAD_PAGES),
+        };
         Ok(Self {
             node_response,
+            readahead_pages,
+            readahead_max_pages,
             advertise_host: i.advertise_host.clone().unwrap_or_else(|| host.clone()),
             host,
             port,

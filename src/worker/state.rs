@@ -1,6 +1,8 @@
 //! The worker's shared state and its read path: pages come from the page
-//! store, and on a miss from the under storage exactly once (single-flight).
+//! store, and on a miss from the under storage a window of pages at a time,
+//! each page once (single-flight).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,7 +14,7 @@ use crate::path_id::path_id;
 use crate::ring::Ring;
 use crate::worker::config::{self_as_peer, WorkerConfig};
 use crate::worker::load_job::LoadJobs;
-use crate::worker::page_store::{FileMeta, PageStore};
+use crate::worker::page_store::{FileMeta, PageStore, SpanLimits};
 use crate::worker::ufs::Ufs;
 use crate::worker_info::WorkerInfo;
 
@@ -127,22 +129,55 @@ impl Worker {
 
     /// Page `index` of a file, whole (the last page may be short; past EOF empty).
     pub async fn page(&self, id: &str, meta: &FileMeta, index: u64) -> Result<Bytes> {
+        self.page_in(id, meta, index, index..index + 1).await
+    }
+
+    /// Page `index` of a file, read as part of the pages `wanted` (of one
+    /// request). A miss reads a span of missing pages from the under storage
+    /// in one read, and concurrent misses on its pages join that read (see
+    /// [`PageStore::get_or_load_span`]): the aligned readahead window holding
+    /// `index` (`readahead_pages`), widened to the rest of `wanted` (up to
+    /// `readahead_max_pages` from `index`: a range of that many pages is one
+    /// read), grown up to `readahead_max_pages` by a sequential scan. Never
+    /// past the end of the file; at most half the cache quota.
+    pub async fn page_in(
+        &self,
+        id: &str,
+        meta: &FileMeta,
+        index: u64,
+        wanted: Range<u64>,
+    ) -> Result<Bytes> {
         let p = self.config().page_size;
         let start = index.saturating_mul(p);
         if start >= meta.length {
             return Ok(Bytes::new());
         }
-        let want = p.min(meta.length - start);
+        let file_pages = meta.length.div_ceil(p);
+        let window = self.config().readahead_pages.max(1);
+        let max_pages = self.config().readahead_max_pages.max(window);
+        let lo = index / window * window;
+        let hi = lo
+            .saturating_add(window)
+            .max(wanted.end.min(index.saturating_add(max_pages)))
+            .min(file_pages);
+        let limits = SpanLimits {
+            window: lo..hi,
+            max_pages,
+            file_pages,
+        };
         let ufs = self.ufs().clone();
-        let url = meta.ufs_path.clone();
+        let (url, length) = (meta.ufs_path.clone(), meta.length);
         self.store()
-            .get_or_load(id, index, move || async move {
-                let b = ufs.read(&url, start, want).await?;
+            .get_or_load_span(id, index, &limits, move |first, count| async move {
+                let offset = first * p;
+                let want = count.saturating_mul(p).min(length - offset);
+                let b = ufs.read(&url, offset, want).await?;
                 if b.len() as u64 != want {
                     return Err(Error::Ufs {
                         path: url,
                         message: format!(
-                            "page {index}: read {} bytes, expected {want} (file changed?)",
+                            "pages {first}..{}: read {} bytes, expected {want} (file changed?)",
+                            first + count,
                             b.len()
                         ),
                     });

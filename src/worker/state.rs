@@ -2,10 +2,13 @@
 //! store, and on a miss from the under storage a window of pages at a time,
 //! each page once (single-flight).
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -32,6 +35,66 @@ struct Inner {
     membership: Option<Membership>,
     jobs: LoadJobs,
     http: reqwest::Client,
+    stat_flights: StatFlights,
+}
+
+type StatKey = (String, String);
+type StatCell = Arc<OnceCell<Result<FileMeta>>>;
+
+/// Single-flight for the UFS stat behind [`Worker::file_meta`], by (id, url).
+/// An entry leaves the map once it has a result (errors are not kept) or
+/// when its last waiter gives up.
+#[derive(Default)]
+struct StatFlights {
+    map: Mutex<HashMap<StatKey, StatCell>>,
+}
+
+impl StatFlights {
+    fn join(&self, id: &str, url: &str) -> StatFlight<'_> {
+        let key = (id.to_owned(), url.to_owned());
+        let cell = self.map.lock().entry(key.clone()).or_default().clone();
+        StatFlight {
+            flights: self,
+            key,
+            cell: Some(cell),
+        }
+    }
+}
+
+struct StatFlight<'a> {
+    flights: &'a StatFlights,
+    key: StatKey,
+    /// `Some` until dropped (released under the map lock, as in the page store's flights).
+    cell: Option<StatCell>,
+}
+
+impl StatFlight<'_> {
+    async fn run<F, Fut>(&self, init: F) -> Result<FileMeta>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<FileMeta>>,
+    {
+        match &self.cell {
+            Some(cell) => cell.get_or_init(init).await.clone(),
+            None => init().await,
+        }
+    }
+}
+
+impl Drop for StatFlight<'_> {
+    fn drop(&mut self) {
+        let Some(cell) = self.cell.take() else {
+            return;
+        };
+        let mut map = self.flights.map.lock();
+        let ours = map.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &cell));
+        // Clones are made only under this lock: 2 means "the map and us".
+        if ours && (cell.initialized() || Arc::strong_count(&cell) == 2) {
+            map.remove(&self.key);
+        }
+        drop(cell);
+        drop(map);
+    }
 }
 
 impl Worker {
@@ -61,6 +124,7 @@ impl Worker {
                 membership,
                 jobs: LoadJobs::default(),
                 http,
+                stat_flights: StatFlights::default(),
             }),
         })
     }
@@ -114,17 +178,24 @@ impl Worker {
                 "file {id} is not cached and no ufsFullPath was given"
             ))
         })?;
-        let st = self.ufs().stat(url).await?;
-        if st.is_dir {
-            return Err(Error::IsADirectory(url.to_owned()));
-        }
-        let meta = FileMeta {
-            ufs_path: url.to_owned(),
-            length: st.length,
-            mtime_ms: st.mtime_ms,
-        };
-        self.store().set_file_meta(id, meta.clone())?;
-        Ok(meta)
+        // Concurrent first requests for a file (a client reads its pages
+        // all at once) share one stat.
+        let flight = self.inner.stat_flights.join(id, url);
+        flight
+            .run(|| async {
+                let st = self.ufs().stat(url).await?;
+                if st.is_dir {
+                    return Err(Error::IsADirectory(url.to_owned()));
+                }
+                let meta = FileMeta {
+                    ufs_path: url.to_owned(),
+                    length: st.length,
+                    mtime_ms: st.mtime_ms,
+                };
+                self.store().set_file_meta(id, meta.clone())?;
+                Ok(meta)
+            })
+            .await
     }
 
     /// Page `index` of a file, whole (the last page may be short; past EOF empty).
@@ -219,4 +290,45 @@ pub fn resolve_identity(config: &WorkerConfig, port: u16) -> Result<crate::Worke
         return Ok(static_workers(&[entry]).remove(0).identity);
     }
     crate::worker::identity_file::load_or_create(&config.cache_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(length: u64) -> FileMeta {
+        FileMeta {
+            ufs_path: "s3://b/k".into(),
+            length,
+            mtime_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_stats_share_one_and_leave_the_map() {
+        let flights = StatFlights::default();
+        let (a, b) = (flights.join("f", "s3://b/k"), flights.join("f", "s3://b/k"));
+        let other = flights.join("f", "s3://b/other");
+        assert_eq!(flights.map.lock().len(), 2);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let stat = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(meta(7))
+        };
+        let (ra, rb) = tokio::join!(a.run(stat), b.run(stat));
+        assert_eq!((ra.unwrap(), rb.unwrap()), (meta(7), meta(7)));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        drop((a, b));
+        assert_eq!(flights.map.lock().len(), 1, "done: gone");
+        drop(other);
+        assert_eq!(flights.map.lock().len(), 0, "abandoned: gone");
+        // Errors are not kept.
+        let c = flights.join("f", "s3://b/k");
+        let err = c.run(|| async { Err(Error::NotFound("k".into())) }).await;
+        assert!(err.is_err());
+        drop(c);
+        let d = flights.join("f", "s3://b/k");
+        assert_eq!(d.run(|| async { Ok(meta(8)) }).await.unwrap(), meta(8));
+    }
 }

@@ -64,9 +64,12 @@ impl Flights {
     /// spans the longest run of consecutive pages around `index` inside
     /// `reach.window` that no other flight covers and that are not cached;
     /// `index` itself is always part of it. If that run reaches the end of
-    /// the window and the pages just before it are cached or loading (a
-    /// sequential scan), it goes on past the window for up to twice that
-    /// many pages: `reach.max` pages in all at most, never past the file.
+    /// the window and a run of cached or loading pages ends right before it,
+    /// or at most one window before it with only missing pages in between
+    /// (a sequential scan, whose requests may arrive out of order), the
+    /// flight starts right after that run and goes on past the window for
+    /// up to four times its length: `reach.max` pages in all at most, never
+    /// past the file.
     pub(super) fn join(&self, id: &str, index: u64, reach: &Reach) -> Flight<'_> {
         let (window, max) = (&reach.window, reach.max);
         let key = (id.to_owned(), index);
@@ -92,15 +95,28 @@ impl Flights {
             end += 1;
         }
         if end == window.end {
+            // Requests of a scan arrive out of order: a run of cached or
+            // loading pages up to one window before the span counts too,
+            // and the span then starts right after it.
+            let mut gap = 0;
+            if first == window.start {
+                while gap < window.end - window.start && gap < first && free(first - 1 - gap) {
+                    gap += 1;
+                }
+            }
+            let start = first - gap;
             let mut run = 0;
-            while run < max && run < first && present(first - 1 - run) {
+            while run < max && run < start && present(start - 1 - run) {
                 run += 1;
             }
-            let limit = first
-                .saturating_add(max.min(run.saturating_mul(2)))
-                .min(reach.file_pages);
-            while end < limit && free(end) {
-                end += 1;
+            if run >= gap.max(1) && end - start <= max {
+                first = start;
+                let limit = first
+                    .saturating_add(max.min(run.saturating_mul(4)))
+                    .min(reach.file_pages);
+                while end < limit && free(end) {
+                    end += 1;
+                }
             }
         }
         let span = Arc::new(Span {
@@ -279,34 +295,33 @@ mod tests {
     #[test]
     fn sequential_scans_grow_the_span() {
         let flights = Flights::default();
+        let up_to = |n: u64| (0..n).collect::<Vec<_>>();
         // Nothing before the window: just the window.
         let a = flights.join("f", 0, &reach(0..4, 16, 100, &[]));
         assert_eq!(a.pages(), 0..4);
-        // Pages 0..4 loading right before: twice that past the window.
+        // Pages 0..4 loading right before: four times that past the window.
         let b = flights.join("f", 4, &reach(4..8, 16, 100, &[]));
-        assert_eq!(b.pages(), 4..12);
-        // 0..12 before: 16 at most.
-        let c = flights.join("f", 12, &reach(12..16, 16, 100, &[]));
-        assert_eq!(c.pages(), 12..28);
-        // Cached pages count as well; never past the file or a cached page.
-        let cached: Vec<u64> = (30..40).chain([47]).collect();
-        let d = flights.join("f", 40, &reach(40..44, 16, 100, &cached));
-        assert_eq!(d.pages(), 40..47);
-        let e = flights.join(
-            "f",
-            90,
-            &reach(88..92, 64, 100, &(0..88).collect::<Vec<_>>()),
-        );
-        assert_eq!(e.pages(), 88..100);
-        // A random read: the window only.
-        let f = flights.join("f", 61, &reach(60..64, 16, 100, &[55]));
-        assert_eq!(f.pages(), 60..64);
+        assert_eq!(b.pages(), 4..20);
+        // 0..20 before: 16 at most.
+        let c = flights.join("f", 20, &reach(20..24, 16, 100, &[]));
+        assert_eq!(c.pages(), 20..36);
+        // Out of order: 0..8 cached, 8..12 not asked for yet; a miss on 13
+        // starts right after the cached run.
+        let d = flights.join("g", 13, &reach(12..16, 16, 100, &up_to(8)));
+        assert_eq!(d.pages(), 8..24);
+        // Random reads: nothing, or too little, within a window before.
+        let e = flights.join("h", 9, &reach(8..12, 16, 100, &[2]));
+        assert_eq!(e.pages(), 8..12);
+        let f = flights.join("i", 9, &reach(8..12, 16, 100, &[3]));
+        assert_eq!(f.pages(), 8..12);
         // A window cut short by a cached page does not grow.
-        let g = flights.join(
-            "g",
-            5,
-            &reach(4..8, 16, 100, &(0..4).chain([7]).collect::<Vec<_>>()),
-        );
+        let g = flights.join("j", 5, &reach(4..8, 16, 100, &[0, 1, 2, 3, 7]));
         assert_eq!(g.pages(), 4..7);
+        // Never past the file, nor over a cached page.
+        let h = flights.join("k", 90, &reach(88..92, 64, 100, &up_to(88)));
+        assert_eq!(h.pages(), 88..100);
+        let cached: Vec<u64> = (30..40).chain([47]).collect();
+        let i = flights.join("l", 40, &reach(40..44, 16, 100, &cached));
+        assert_eq!(i.pages(), 40..47);
     }
 }

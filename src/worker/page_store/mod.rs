@@ -331,10 +331,12 @@ impl PageStore {
     /// joins that load instead of starting its own. The span is the longest
     /// run of consecutive pages around `index` inside `limits.window` that
     /// are neither cached nor being loaded; when it reaches the end of the
-    /// window and the pages just before it are cached or loading (a
-    /// sequential scan), it grows past the window to twice the length of
-    /// that run, up to `limits.max_pages`. The window and the largest span
-    /// are cut to half the quota (at least one page), so one load never
+    /// window and a run of cached or loading pages ends just before it, or
+    /// within one window before it with only missing pages between (a
+    /// sequential scan, whose requests may arrive out of order), it starts
+    /// right after that run and grows past the window to four times the
+    /// run's length, up to `limits.max_pages`. The window and the largest
+    /// span are cut to half the quota (at least one page), so one load never
     /// evicts most of the cache.
     ///
     /// `load(first, count)` returns pages `first..first + count` back to

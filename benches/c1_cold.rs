@@ -10,6 +10,12 @@
 //! summary `{"direct_s", "worker_s", "ratio", ...}` (ratio = direct time /
 //! worker time, i.e. worker throughput as a fraction of the direct GET).
 //!
+//! With `C1_S3FS_PYTHON=/path/to/python` (a Python with s3fs, e.g. the
+//! project's `.venv/bin/python`), s3fs `cat_file` of the same object is timed
+//! too (what benches/run.py compares against) and `ratio_s3fs` is printed.
+//!
+//! `C1_LOG=1` prints the worker's debug log (each UFS span read, timed).
+//!
 //! `C1_READAHEAD=N` and `C1_READAHEAD_MAX=M` set the worker's
 //! `readahead_pages` and `readahead_max_pages` (default: the worker's).
 //!
@@ -99,6 +105,7 @@ async fn through_worker(
     if mode == "first" {
         got[0] = get(&http, &url(0)).await;
         rest = 1..pages;
+        eprintln!("  first page after {:.3} s", t.elapsed().as_secs_f64());
     }
     let mut s = futures::stream::iter(rest)
         .map(|i| {
@@ -117,8 +124,55 @@ async fn through_worker(
     (secs, loads)
 }
 
+/// `C1_LOG=1`: the worker's debug log (span loads and their timings) on stderr.
+struct StderrLog(Instant);
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("_core")
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) && r.level() <= log::Level::Debug {
+            eprintln!("  [{:8.3}] {}", self.0.elapsed().as_secs_f64(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Median seconds of `runs` s3fs `cat_file`s of the object, in a Python
+/// process of its own (after one untimed warm-up call).
+fn s3fs_seconds(python: &str, endpoint: &str, runs: usize) -> f64 {
+    let script = format!(
+        r#"
+import statistics, time, s3fs
+fs = s3fs.S3FileSystem(key="testing", secret="testing",
+                       client_kwargs={{"endpoint_url": "{endpoint}", "region_name": "us-east-1"}})
+fs.info("bench/{KEY}")
+t = []
+for _ in range({runs}):
+    s = time.perf_counter(); n = len(fs.cat_file("bench/{KEY}")); t.append(time.perf_counter() - s)
+print(statistics.median(t))
+"#
+    );
+    let out = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .expect("running the s3fs baseline");
+    assert!(
+        out.status.success(),
+        "s3fs baseline: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var_os("C1_LOG").is_some() {
+        let logger: &'static StderrLog = Box::leak(Box::new(StderrLog(Instant::now())));
+        log::set_logger(logger).unwrap();
+        log::set_max_level(log::LevelFilter::Debug);
+    }
     let mib: u64 = arg(1, 64);
     let runs: usize = arg(2, 3);
     let conc: usize = arg(3, 64);
@@ -161,6 +215,19 @@ async fn main() {
         worker.push(w);
     }
     let (d, w) = (median(&direct), median(&worker));
+    let s3fs = std::env::var("C1_S3FS_PYTHON")
+        .ok()
+        .map(|py| s3fs_seconds(&py, &moto.endpoint(), runs));
+    if let Some(s) = s3fs {
+        eprintln!(
+            "s3fs cat_file median {s:.3} s: worker/s3fs throughput ratio {:.2}",
+            s / w
+        );
+        println!(
+            "{{\"s3fs_s\": {s:.4}, \"worker_s\": {w:.4}, \"ratio_s3fs\": {:.3}}}",
+            s / w
+        );
+    }
     println!(
         "{{\"mib\": {mib}, \"mode\": \"{mode}\", \"concurrency\": {conc}, \"direct_s\": {d:.4}, \
          \"worker_s\": {w:.4}, \"direct_mbps\": {:.1}, \"worker_mbps\": {:.1}, \"ratio\": {:.3}}}",

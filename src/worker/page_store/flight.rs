@@ -24,6 +24,9 @@ use crate::error::Result;
 
 type Key = (String, u64);
 
+/// Shortest run of cached or loading pages taken for a sequential scan.
+pub(super) const MIN_SCAN_RUN: u64 = 4;
+
 /// One load in flight: its span and its result once known.
 struct Span {
     first: u64,
@@ -64,12 +67,12 @@ impl Flights {
     /// spans the longest run of consecutive pages around `index` inside
     /// `reach.window` that no other flight covers and that are not cached;
     /// `index` itself is always part of it. If that run reaches the end of
-    /// the window and a run of cached or loading pages ends right before it,
-    /// or at most one window before it with only missing pages in between
-    /// (a sequential scan, whose requests may arrive out of order), the
-    /// flight starts right after that run and goes on past the window for
-    /// up to four times its length: `reach.max` pages in all at most, never
-    /// past the file.
+    /// the window and a run of cached or loading pages, at least as long as
+    /// the window and [`MIN_SCAN_RUN`], ends right before it, or at most one
+    /// window before it with only missing pages in between (a sequential
+    /// scan, whose requests may arrive out of order), the flight starts right
+    /// after that run and goes on past the window for up to four times its
+    /// length: `reach.max` pages in all at most, never past the file.
     pub(super) fn join(&self, id: &str, index: u64, reach: &Reach) -> Flight<'_> {
         let (window, max) = (&reach.window, reach.max);
         let key = (id.to_owned(), index);
@@ -109,7 +112,9 @@ impl Flights {
             while run < max && run < start && present(start - 1 - run) {
                 run += 1;
             }
-            if run >= gap.max(1) && end - start <= max {
+            // A scan, not random reads that happen to land after cached pages.
+            let scan = (window.end - window.start).max(MIN_SCAN_RUN).max(gap);
+            if run >= scan && end - start <= max {
                 first = start;
                 let limit = first
                     .saturating_add(max.min(run.saturating_mul(4)))
@@ -323,5 +328,10 @@ mod tests {
         let cached: Vec<u64> = (30..40).chain([47]).collect();
         let i = flights.join("l", 40, &reach(40..44, 16, 100, &cached));
         assert_eq!(i.pages(), 40..47);
+        // One-page windows: a scan needs MIN_SCAN_RUN pages before it.
+        let j = flights.join("m", 4, &reach(4..5, 16, 100, &[2, 3]));
+        assert_eq!(j.pages(), 4..5);
+        let k = flights.join("n", 4, &reach(4..5, 16, 100, &up_to(4)));
+        assert_eq!(k.pages(), 4..20);
     }
 }

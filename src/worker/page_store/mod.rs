@@ -331,11 +331,11 @@ impl PageStore {
     /// joins that load instead of starting its own. The span is the longest
     /// run of consecutive pages around `index` inside `limits.window` that
     /// are neither cached nor being loaded; when it reaches the end of the
-    /// window and a run of cached or loading pages ends just before it, or
-    /// within one window before it with only missing pages between (a
-    /// sequential scan, whose requests may arrive out of order), it starts
-    /// right after that run and grows past the window to four times the
-    /// run's length, up to `limits.max_pages`. The window and the largest
+    /// window and a run of cached or loading pages (as long as the window,
+    /// 4 pages at least) ends just before it, or within one window before it
+    /// with only missing pages between (a sequential scan, whose requests may
+    /// arrive out of order), it starts right after that run and grows past
+    /// the window to four times the run's length, up to `limits.max_pages`. The window and the largest
     /// span are cut to half the quota (at least one page), so one load never
     /// evicts most of the cache.
     ///

@@ -928,13 +928,21 @@ fn readahead_options_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let mut i = input(dir.path(), dir.path());
     let c = WorkerConfig::from_input(&i).unwrap();
-    assert_eq!((c.readahead_pages, c.readahead_max_pages), (16, 64));
+    // (window, most pages per read) for S3 objects and for local files.
+    assert_eq!((c.readahead(false), c.readahead(true)), ((16, 64), (1, 16)));
     i.readahead_pages = Some("8".into());
     let c = WorkerConfig::from_input(&i).unwrap();
-    assert_eq!((c.readahead_pages, c.readahead_max_pages), (8, 32));
+    assert_eq!((c.readahead(false), c.readahead(true)), ((8, 32), (8, 32)));
+    i.readahead_pages = Some("2".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!(c.readahead(false), (2, 16));
+    i.readahead_max_pages = Some("2".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!((c.readahead(false), c.readahead(true)), ((2, 2), (2, 2)));
+    i.readahead_pages = None;
     i.readahead_max_pages = Some("8".into());
     let c = WorkerConfig::from_input(&i).unwrap();
-    assert_eq!((c.readahead_pages, c.readahead_max_pages), (8, 8));
+    assert_eq!((c.readahead(false), c.readahead(true)), ((8, 8), (1, 8)));
     for (pages, max) in [
         ("0", "8"),
         ("x", "8"),
@@ -950,4 +958,41 @@ fn readahead_options_are_validated() {
             "{pages}/{max}: {err}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_files_are_read_a_page_at_a_time_unless_scanned() {
+    let f = Fixture::new(false).await;
+    let len = 40 * PAGE;
+    std::fs::write(f.ufs.join("scan"), content(len, 3)).unwrap();
+    let url = f.url("scan");
+    let id = path_id(&url);
+    let store = f.worker().worker().store().clone();
+    let page = |i: usize| {
+        let q = format!("/v1/file/{id}/page/{i}?ufsFullPath={}", template(&url));
+        let f = &f;
+        async move {
+            let (s, b) = f.get(&q).await;
+            assert_eq!(
+                (s, &b[..]),
+                (200, &content(len, 3)[i * PAGE..(i + 1) * PAGE])
+            );
+        }
+    };
+    let loads = store.stats().loads;
+    // A random read: its page only (no readahead on local files by default).
+    page(20).await;
+    let cached: Vec<u64> = (0..40).filter(|&i| store.contains(&id, i)).collect();
+    assert_eq!((cached, store.stats().loads - loads), (vec![20], 1));
+    // Reading on from there becomes a scan once 4 pages in a row are
+    // cached: then 4 times that run, up to 16 pages, here 8 (half the 64 KB
+    // quota).
+    for i in 21..40 {
+        page(i).await;
+    }
+    assert_eq!(
+        store.stats().loads - loads,
+        6,
+        "pages 20, 21, 22, 23, 24..32, 32..40"
+    );
 }

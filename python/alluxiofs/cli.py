@@ -36,13 +36,13 @@ def _add_worker_args(p: argparse.ArgumentParser) -> None:
         "--readahead-pages",
         default=None,
         help="pages read from the under storage in one read on a cache miss: the aligned "
-        "window around the missed page (default 16)",
+        "window around the missed page (default 16 on S3, 1 on local files)",
     )
     p.add_argument(
         "--readahead-max-pages",
         default=None,
-        help="most pages one under-storage read brings in a sequential scan, which grows "
-        "the window (default 4 x --readahead-pages; both 1: one page per read)",
+        help="most pages in one under-storage read, for a multi-page range or a "
+        "sequential scan (default 4 x the window, at least 16)",
     )
     p.add_argument(
         "--etcd-hosts", default=None, help="register in etcd (comma list of host[:port])"

@@ -207,10 +207,11 @@ impl Worker {
     /// request). A miss reads a span of missing pages from the under storage
     /// in one read, and concurrent misses on its pages join that read (see
     /// [`PageStore::get_or_load_span`]): the aligned readahead window holding
-    /// `index` (`readahead_pages`), widened to the rest of `wanted` (up to
-    /// `readahead_max_pages` from `index`: a range of that many pages is one
-    /// read), grown up to `readahead_max_pages` by a sequential scan. Never
-    /// past the end of the file; at most half the cache quota.
+    /// `index` (see [`WorkerConfig::readahead`]: 16 pages on S3, 1 on local
+    /// files by default), widened to the rest of `wanted` (up to the most
+    /// pages per read from `index`: a range of that many pages is one read),
+    /// grown up to that most by a sequential scan. Never past the end of the
+    /// file; at most half the cache quota.
     pub async fn page_in(
         &self,
         id: &str,
@@ -224,8 +225,8 @@ impl Worker {
             return Ok(Bytes::new());
         }
         let file_pages = meta.length.div_ceil(p);
-        let window = self.config().readahead_pages.max(1);
-        let max_pages = self.config().readahead_max_pages.max(window);
+        let (window, max_pages) = self.config().readahead(Ufs::is_local_url(&meta.ufs_path));
+        let window = window.max(1);
         let lo = index / window * window;
         let hi = lo
             .saturating_add(window)

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use _core::worker::page_store::{FileMeta, PageStore, PageStoreConfig};
+use _core::worker::page_store::{FileMeta, PageStore, PageStoreConfig, SpanLimits};
 use _core::Error;
 use bytes::Bytes;
 
@@ -525,4 +525,317 @@ fn zero_page_size_is_rejected() {
 fn page_store_is_shareable() {
     fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
     assert_shareable::<PageStore>();
+}
+
+// ---- Spans: one load for a window of pages, joined by every miss on them ----
+
+/// A file in a fake under storage that counts reads and logs their spans.
+#[derive(Clone)]
+struct SpanUfs {
+    bytes: Bytes,
+    page: u64,
+    delay: Duration,
+    reads: Arc<parking_lot::Mutex<Vec<(u64, u64)>>>,
+}
+
+impl SpanUfs {
+    fn new(len: usize, page: u64, delay_ms: u64) -> Self {
+        Self {
+            bytes: data(7, len),
+            page,
+            delay: Duration::from_millis(delay_ms),
+            reads: Arc::default(),
+        }
+    }
+
+    fn pages(&self) -> u64 {
+        (self.bytes.len() as u64).div_ceil(self.page)
+    }
+
+    fn page_bytes(&self, i: u64) -> Bytes {
+        let len = self.bytes.len() as u64;
+        let (from, to) = ((i * self.page).min(len), ((i + 1) * self.page).min(len));
+        self.bytes.slice(from as usize..to as usize)
+    }
+
+    /// What `get_or_load_span` wants: pages `first..first + count` back to back.
+    async fn read(self, first: u64, count: u64) -> Result<Bytes, Error> {
+        self.reads.lock().push((first, count));
+        tokio::time::sleep(self.delay).await;
+        let len = self.bytes.len() as u64;
+        let from = (first * self.page).min(len);
+        let to = ((first + count) * self.page).min(len);
+        Ok(self.bytes.slice(from as usize..to as usize))
+    }
+
+    fn reads(&self) -> Vec<(u64, u64)> {
+        let mut r = self.reads.lock().clone();
+        r.sort_unstable();
+        r
+    }
+
+    /// The aligned window of `w` pages holding `i`, growing to `max`.
+    fn limits(&self, i: u64, w: u64, max: u64) -> SpanLimits {
+        let lo = i / w * w;
+        SpanLimits {
+            window: lo..(lo + w).min(self.pages()),
+            max_pages: max,
+            file_pages: self.pages(),
+        }
+    }
+}
+
+async fn span_get(store: &PageStore, ufs: &SpanUfs, i: u64, w: u64, max: u64) -> Bytes {
+    let u = ufs.clone();
+    store
+        .get_or_load_span(ID, i, &ufs.limits(i, w, max), move |f, c| u.read(f, c))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_misses_join_one_read_per_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1000, 1 << 20);
+    // 20 full pages and a short one; 64 concurrent requests, every page thrice.
+    let ufs = SpanUfs::new(20_300, 1000, 50);
+    let tasks: Vec<_> = (0..64u64)
+        .map(|t| {
+            let (store, ufs) = (store.clone(), ufs.clone());
+            tokio::spawn(async move {
+                let i = (t * 13) % 21;
+                (i, span_get(&store, &ufs, i, 8, 8).await)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, page) = t.await.unwrap();
+        assert_eq!(page, ufs.page_bytes(i), "page {i}");
+    }
+    assert_eq!(
+        ufs.reads(),
+        vec![(0, 8), (8, 8), (16, 5)],
+        "one read a window"
+    );
+    assert_eq!(store.stats().loads, 3);
+    for i in 0..21 {
+        assert_eq!(store.get(ID, i).await.unwrap(), Some(ufs.page_bytes(i)));
+    }
+    assert_eq!(store.stats().used_bytes, 20_300);
+    // Cached now: no more reads.
+    span_get(&store, &ufs, 9, 8, 8).await;
+    assert_eq!(ufs.reads().len(), 3);
+}
+
+#[tokio::test]
+async fn spans_stop_at_cached_pages_and_at_the_end_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 1 << 20);
+    let ufs = SpanUfs::new(750, 100, 0);
+    store.put(ID, 5, ufs.page_bytes(5)).await.unwrap();
+    assert_eq!(span_get(&store, &ufs, 2, 8, 8).await, ufs.page_bytes(2));
+    assert_eq!(ufs.reads(), vec![(0, 5)], "stops before cached page 5");
+    assert_eq!(span_get(&store, &ufs, 7, 8, 8).await, ufs.page_bytes(7));
+    assert_eq!(
+        ufs.reads(),
+        vec![(0, 5), (6, 2)],
+        "never past the last page"
+    );
+    assert_eq!(store.get(ID, 7).await.unwrap().unwrap().len(), 50);
+    // A window asked past the end of the file is cut there too.
+    let other = SpanUfs::new(250, 100, 0);
+    let limits = SpanLimits {
+        window: 0..16,
+        max_pages: 64,
+        file_pages: 3,
+    };
+    let u = other.clone();
+    store
+        .get_or_load_span(OTHER, 1, &limits, move |f, c| u.read(f, c))
+        .await
+        .unwrap();
+    assert_eq!(other.reads(), vec![(0, 3)]);
+    assert_eq!(store.cached_bytes(OTHER), 250);
+}
+
+#[tokio::test]
+async fn sequential_scans_grow_the_read_random_reads_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 1 << 20);
+    let ufs = SpanUfs::new(4000, 100, 0);
+    // Random reads first: windows of 4 only (nothing cached right before them).
+    span_get(&store, &ufs, 33, 4, 16).await;
+    span_get(&store, &ufs, 21, 4, 16).await;
+    assert_eq!(ufs.reads(), vec![(20, 4), (32, 4)]);
+    ufs.reads.lock().clear();
+    // A scan from the start: each read four times the run before it, up to
+    // 16, never over cached pages.
+    for i in 0..40 {
+        assert_eq!(span_get(&store, &ufs, i, 4, 16).await, ufs.page_bytes(i));
+    }
+    assert_eq!(ufs.reads(), vec![(0, 4), (4, 16), (24, 8), (36, 4)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spans_larger_than_the_quota_are_cut_and_the_quota_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = 100u64;
+    let quota = 4 * page;
+    let store = open(dir.path(), page, quota);
+    let ufs = SpanUfs::new(3200, page, 20);
+    let max_seen = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..32u64)
+        .map(|i| {
+            let (store, ufs, max_seen) = (store.clone(), ufs.clone(), max_seen.clone());
+            tokio::spawn(async move {
+                let got = span_get(&store, &ufs, i, 16, 64).await;
+                max_seen.fetch_max(store.stats().used_bytes, Ordering::SeqCst);
+                (i, got)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, got) = t.await.unwrap();
+        assert_eq!(got, ufs.page_bytes(i));
+    }
+    let reads = ufs.reads();
+    assert!(
+        reads.iter().all(|&(_, n)| n <= 2) && reads.len() >= 16,
+        "at most half the quota per read: {reads:?}"
+    );
+    // (Pages whose writes find the quota held by other writes in flight are
+    // not stored at all; either way the quota holds.)
+    assert!(max_seen.load(Ordering::SeqCst) <= quota);
+    assert!(store.stats().used_bytes <= quota);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_span_fails_every_page_waiting_on_it_and_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 1 << 20);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let limits = SpanLimits {
+        window: 0..8,
+        max_pages: 8,
+        file_pages: 8,
+    };
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let (store, calls, limits) = (store.clone(), calls.clone(), limits.clone());
+            tokio::spawn(async move {
+                store
+                    .get_or_load_span(ID, i, &limits, |_, _| async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Err(Error::Ufs {
+                            path: "s3://bucket/f".into(),
+                            message: "boom".into(),
+                        })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), Err(Error::Ufs { .. })));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(store.stats().pages, 0);
+    // Wrong sizes are refused, never cached: short, and one page too many.
+    for len in [700, 701 + 100] {
+        let err = store
+            .get_or_load_span(ID, 0, &limits, |_, _| async move { Ok(data(1, len)) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{len}: {err}");
+    }
+    assert_eq!(store.stats().pages, 0);
+    let ufs = SpanUfs::new(800, 100, 0);
+    assert_eq!(span_get(&store, &ufs, 3, 8, 8).await, ufs.page_bytes(3));
+    assert_eq!(store.stats().pages, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_span_load_is_taken_over_by_a_waiter_of_another_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 1 << 20);
+    let limits = SpanLimits {
+        window: 0..4,
+        max_pages: 4,
+        file_pages: 4,
+    };
+    let leader = {
+        let (store, limits) = (store.clone(), limits.clone());
+        tokio::spawn(async move {
+            store
+                .get_or_load_span(ID, 0, &limits, |_, _| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(data(1, 400))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .get_or_load_span(ID, 3, &limits, |first, count| async move {
+                    assert_eq!((first, count), (0, 4), "the whole span");
+                    Ok(data(2, 400))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    leader.abort();
+    let page = tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("waiter must take over, not hang")
+        .unwrap()
+        .unwrap();
+    assert_eq!(page, data(2, 400).slice(300..));
+    assert_eq!(
+        store.get(ID, 0).await.unwrap(),
+        Some(data(2, 400).slice(..100))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_during_a_span_load_caches_none_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 10_000);
+    let release = Arc::new(tokio::sync::Notify::new());
+    let started = Arc::new(tokio::sync::Notify::new());
+    let limits = SpanLimits {
+        window: 0..4,
+        max_pages: 4,
+        file_pages: 4,
+    };
+    let load = {
+        let (store, release, started, limits) = (
+            store.clone(),
+            release.clone(),
+            started.clone(),
+            limits.clone(),
+        );
+        tokio::spawn(async move {
+            store
+                .get_or_load_span(ID, 1, &limits, |_, _| async move {
+                    started.notify_one();
+                    release.notified().await;
+                    Ok(data(1, 400))
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    store.remove_file(ID);
+    release.notify_one();
+    assert_eq!(load.await.unwrap().unwrap(), data(1, 400).slice(100..200));
+    assert_eq!(
+        store.stats().pages,
+        0,
+        "data loaded before the removal is stale"
+    );
 }

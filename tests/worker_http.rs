@@ -819,3 +819,209 @@ async fn node_object_shape_on_request() {
     assert!(e.contains("node_response") && e.contains("tree"), "{e}");
     w.stop().await;
 }
+
+/// A worker over a fresh local UFS holding `name` (`len` bytes), with the
+/// given readahead settings; its base URL and the file's UFS URL.
+async fn readahead_worker(
+    dir: &Path,
+    name: &str,
+    len: usize,
+    pages: &str,
+    max: &str,
+) -> (RunningWorker, String, String) {
+    let (ufs, cache) = (dir.join("ufs"), dir.join("cache"));
+    std::fs::create_dir_all(&ufs).unwrap();
+    std::fs::write(ufs.join(name), content(len, 9)).unwrap();
+    let mut i = input(&ufs, &cache);
+    i.cache_size = Some("1MB".into());
+    i.readahead_pages = Some(pages.into());
+    i.readahead_max_pages = Some(max.into());
+    let w = RunningWorker::start(WorkerConfig::from_input(&i).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", w.addr());
+    let url = format!("file://{}/{name}", ufs.display());
+    (w, base, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_pages_are_read_a_window_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 37 * PAGE + 5; // 38 pages
+    let (w, base, url) = readahead_worker(dir.path(), "big", len, "4", "4").await;
+    let want = content(len, 9);
+    let id = path_id(&url);
+    let http = reqwest::Client::new();
+    // 64 concurrent requests, as a client sends them: every page, some twice.
+    let reqs = (0..64usize).map(|k| {
+        let i = k % 38;
+        let q = format!(
+            "{base}/v1/file/{id}/page/{i}?ufsFullPath={}",
+            template(&url)
+        );
+        let http = http.clone();
+        async move {
+            let r = http.get(q).send().await.unwrap();
+            (i, r.status().as_u16(), r.bytes().await.unwrap())
+        }
+    });
+    for (i, status, body) in futures::future::join_all(reqs).await {
+        assert_eq!(status, 200);
+        assert_eq!(
+            &body[..],
+            &want[i * PAGE..((i + 1) * PAGE).min(len)],
+            "page {i}"
+        );
+    }
+    let st = w.worker().store().stats();
+    assert_eq!(st.loads, 10, "ceil(38 pages / 4) UFS reads, not one a page");
+    assert_eq!(st.used_bytes, len as u64);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_range_is_one_ufs_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 40 * PAGE;
+    let (w, base, url) = readahead_worker(dir.path(), "r", len, "4", "16").await;
+    let want = content(len, 9);
+    let id = path_id(&url);
+    let get = |offset: usize, length: usize| {
+        let q = format!(
+            "{base}/v1/range/{id}?ufsFullPath={}&offset={offset}&length={length}",
+            template(&url)
+        );
+        async move { reqwest::get(q).await.unwrap().bytes().await.unwrap() }
+    };
+    // Pages 2..=9: across two readahead windows, still one read.
+    let got = get(2 * PAGE + 10, 7 * PAGE + 100).await;
+    assert_eq!(&got[..], &want[2 * PAGE + 10..9 * PAGE + 110]);
+    assert_eq!(w.worker().store().stats().loads, 1);
+    for i in 0..10 {
+        assert!(w.worker().store().contains(&id, i), "page {i}");
+    }
+    // A random read further on: its window only.
+    let got = get(33 * PAGE + 1, 10).await;
+    assert_eq!(&got[..], &want[33 * PAGE + 1..33 * PAGE + 11]);
+    assert_eq!(w.worker().store().stats().loads, 2);
+    let cached: Vec<u64> = (10..40)
+        .filter(|&i| w.worker().store().contains(&id, i))
+        .collect();
+    assert_eq!(cached, vec![32, 33, 34, 35]);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readahead_never_blows_a_small_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 40 * PAGE;
+    let (ufs, cache) = (dir.path().join("ufs"), dir.path().join("cache"));
+    std::fs::create_dir_all(&ufs).unwrap();
+    std::fs::write(ufs.join("q"), content(len, 9)).unwrap();
+    let mut i = input(&ufs, &cache);
+    // 6 pages of quota, a window of 64: reads of 3 pages at most.
+    i.cache_size = Some((6 * PAGE).to_string());
+    i.readahead_pages = Some("64".into());
+    let w = RunningWorker::start(WorkerConfig::from_input(&i).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", w.addr());
+    let url = format!("file://{}/q", ufs.display());
+    let id = path_id(&url);
+    let want = content(len, 9);
+    let http = reqwest::Client::new();
+    let reqs = (0..40usize).map(|i| {
+        let q = format!(
+            "{base}/v1/file/{id}/page/{i}?ufsFullPath={}",
+            template(&url)
+        );
+        let (http, store) = (http.clone(), w.worker().store().clone());
+        async move {
+            let b = http.get(q).send().await.unwrap().bytes().await.unwrap();
+            let st = store.stats();
+            assert!(st.used_bytes <= st.quota + PAGE as u64, "{st:?}");
+            (i, b)
+        }
+    });
+    for (i, body) in futures::future::join_all(reqs).await {
+        assert_eq!(&body[..], &want[i * PAGE..(i + 1) * PAGE], "page {i}");
+    }
+    let st = w.worker().store().stats();
+    assert!(st.used_bytes <= st.quota, "{st:?}");
+    assert!(st.loads >= 14, "reads of at most 3 pages: {st:?}");
+    w.stop().await;
+}
+
+#[test]
+fn readahead_options_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut i = input(dir.path(), dir.path());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    // (window, most pages per read) for S3 objects and for local files.
+    assert_eq!((c.readahead(false), c.readahead(true)), ((16, 64), (1, 16)));
+    i.readahead_pages = Some("8".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!((c.readahead(false), c.readahead(true)), ((8, 32), (8, 32)));
+    i.readahead_pages = Some("2".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!(c.readahead(false), (2, 16));
+    i.readahead_max_pages = Some("2".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!((c.readahead(false), c.readahead(true)), ((2, 2), (2, 2)));
+    i.readahead_pages = None;
+    i.readahead_max_pages = Some("8".into());
+    let c = WorkerConfig::from_input(&i).unwrap();
+    assert_eq!((c.readahead(false), c.readahead(true)), ((8, 8), (1, 8)));
+    for (pages, max) in [
+        ("0", "8"),
+        ("x", "8"),
+        ("8", "4"),
+        ("8", "0"),
+        ("2000", "2000"),
+    ] {
+        i.readahead_pages = Some(pages.into());
+        i.readahead_max_pages = Some(max.into());
+        let err = WorkerConfig::from_input(&i).unwrap_err();
+        assert!(
+            err.to_string().contains("readahead"),
+            "{pages}/{max}: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_files_are_read_a_page_at_a_time_unless_scanned() {
+    let f = Fixture::new(false).await;
+    let len = 40 * PAGE;
+    std::fs::write(f.ufs.join("scan"), content(len, 3)).unwrap();
+    let url = f.url("scan");
+    let id = path_id(&url);
+    let store = f.worker().worker().store().clone();
+    let page = |i: usize| {
+        let q = format!("/v1/file/{id}/page/{i}?ufsFullPath={}", template(&url));
+        let f = &f;
+        async move {
+            let (s, b) = f.get(&q).await;
+            assert_eq!(
+                (s, &b[..]),
+                (200, &content(len, 3)[i * PAGE..(i + 1) * PAGE])
+            );
+        }
+    };
+    let loads = store.stats().loads;
+    // A random read: its page only (no readahead on local files by default).
+    page(20).await;
+    let cached: Vec<u64> = (0..40).filter(|&i| store.contains(&id, i)).collect();
+    assert_eq!((cached, store.stats().loads - loads), (vec![20], 1));
+    // Reading on from there becomes a scan once 4 pages in a row are
+    // cached: then 4 times that run, up to 16 pages, here 8 (half the 64 KB
+    // quota).
+    for i in 21..40 {
+        page(i).await;
+    }
+    assert_eq!(
+        store.stats().loads - loads,
+        6,
+        "pages 20, 21, 22, 23, 24..32, 32..40"
+    );
+}

@@ -174,3 +174,65 @@ async fn s3_under_storage_through_the_worker() {
         .contains("ds/dir/b.bin"));
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_s3_reads_are_coalesced() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("data").await;
+    let cache = tempfile::tempdir().unwrap();
+    let input = WorkerInput {
+        port: Some("0".into()),
+        cache_dir: Some(cache.path().to_string_lossy().into()),
+        ufs: Some("s3://data".into()),
+        s3_endpoint: Some(moto.endpoint()),
+        s3_region: Some("us-east-1".into()),
+        s3_access_key_id: Some("testing".into()),
+        s3_secret_access_key: Some("testing".into()),
+        readahead_pages: Some("8".into()),
+        readahead_max_pages: Some("8".into()),
+        cluster: ConfigInput {
+            page_size: Some(PAGE.to_string()),
+            ..ConfigInput::default()
+        },
+        ..WorkerInput::default()
+    };
+    let w = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", w.addr());
+    let http = reqwest::Client::new();
+    let url = "s3://data/cold.bin";
+    let id = path_id(url);
+    let len = 20 * PAGE + 300; // 21 pages
+    let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    let r = http
+        .post(format!("{base}/v1/chunk/{id}?ufsFullPath={url}"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let loads = w.worker().store().stats().loads;
+    // Every page at once, as a client reads a whole file.
+    let reqs = (0..21usize).map(|i| {
+        let q = format!(
+            "{base}/v1/range/{id}?ufsFullPath={url}&offset={}&length={PAGE}",
+            i * PAGE
+        );
+        let http = http.clone();
+        async move { (i, http.get(q).send().await.unwrap().bytes().await.unwrap()) }
+    });
+    for (i, body) in futures::future::join_all(reqs).await {
+        assert_eq!(
+            &body[..],
+            &data[i * PAGE..((i + 1) * PAGE).min(len)],
+            "page {i}"
+        );
+    }
+    assert_eq!(
+        w.worker().store().stats().loads - loads,
+        3,
+        "one ranged GET per window of 8 pages"
+    );
+    w.stop().await;
+}

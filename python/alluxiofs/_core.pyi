@@ -146,6 +146,8 @@ def run_worker(
     s3_secret_access_key: Optional[str] = None,
     virtual_nodes: Optional[str] = None,
     node_response: Optional[str] = None,
+    readahead_pages: Optional[str] = None,
+    readahead_max_pages: Optional[str] = None,
 ) -> None:
     """Runs a cache worker in this process until SIGINT/SIGTERM (``alluxiofs worker``)."""
 

@@ -33,6 +33,18 @@ def _add_worker_args(p: argparse.ArgumentParser) -> None:
         "--page-size", default=None, help="page size, e.g. 1MB (default); must match clients"
     )
     p.add_argument(
+        "--readahead-pages",
+        default=None,
+        help="pages read from the under storage in one read on a cache miss: the aligned "
+        "window around the missed page (default 16 on S3, 1 on local files)",
+    )
+    p.add_argument(
+        "--readahead-max-pages",
+        default=None,
+        help="most pages in one under-storage read, for a multi-page range or a "
+        "sequential scan (default 4 x the window, at least 16)",
+    )
+    p.add_argument(
         "--etcd-hosts", default=None, help="register in etcd (comma list of host[:port])"
     )
     p.add_argument(
@@ -100,6 +112,8 @@ def _run_worker(args: argparse.Namespace) -> int:
             "s3_access_key_id",
             "s3_secret_access_key",
             "node_response",
+            "readahead_pages",
+            "readahead_max_pages",
         )
     }
     # The worker handles SIGINT/SIGTERM itself (graceful shutdown); Python's

@@ -17,7 +17,8 @@ use crate::worker::server::{run_until, termination_signal};
     page_size=None, etcd_hosts=None, etcd_port=None, worker_hosts=None, cluster_name=None,
     etcd_username=None, etcd_password=None, lease_ttl=None, oss_strict=false, identity=None,
     s3_endpoint=None, s3_region=None, s3_access_key_id=None, s3_secret_access_key=None,
-    virtual_nodes=None, node_response=None,
+    virtual_nodes=None, node_response=None, readahead_pages=None,
+    readahead_max_pages=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_worker(
@@ -44,6 +45,8 @@ pub fn run_worker(
     s3_secret_access_key: Option<String>,
     virtual_nodes: Option<String>,
     node_response: Option<String>,
+    readahead_pages: Option<String>,
+    readahead_max_pages: Option<String>,
 ) -> PyResult<()> {
     let input = WorkerInput {
         host,
@@ -60,6 +63,8 @@ pub fn run_worker(
         oss_strict,
         identity,
         node_response,
+        readahead_pages,
+        readahead_max_pages,
         cluster: ConfigInput {
             etcd_hosts,
             etcd_port,

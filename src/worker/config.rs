@@ -10,6 +10,15 @@ use crate::error::{Error, Result};
 use crate::size::parse_size;
 use crate::worker::ufs::S3Options;
 
+/// Default readahead window on S3: 16 pages (16 MiB with 1 MiB pages), a
+/// typical size for ranged GETs, whose cost is mostly per request.
+pub const DEFAULT_READAHEAD_PAGES: u64 = 16;
+/// Default readahead window on local files: one page (a read costs little
+/// per call, and a bigger window would only slow down random reads).
+pub const DEFAULT_LOCAL_READAHEAD_PAGES: u64 = 1;
+/// Largest readahead window accepted.
+pub const MAX_READAHEAD_PAGES: u64 = 1024;
+
 /// Raw worker settings, as text (what `alluxiofs worker --help` lists).
 #[derive(Debug, Clone, Default)]
 pub struct WorkerInput {
@@ -42,6 +51,13 @@ pub struct WorkerInput {
     /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
     /// wheel reads) or `object` (a bare `WorkerNetAddress`).
     pub node_response: Option<String>,
+    /// Pages fetched from the under storage in one read on a cache miss: the
+    /// aligned window of this many pages around the missed one (default 16
+    /// on S3, 1 on local files).
+    pub readahead_pages: Option<String>,
+    /// Most pages one under-storage read may bring for a multi-page range or
+    /// a detected sequential scan (default 4 x `readahead_pages`, at least 16).
+    pub readahead_max_pages: Option<String>,
     /// Cluster settings shared with the client: `etcd_hosts` (register and
     /// find peers), or `worker_hosts` (static peers, for load jobs),
     /// `page_size`, `cluster_name`, `options`, etcd credentials.
@@ -73,6 +89,12 @@ pub struct WorkerConfig {
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers.
     pub node_response: NodeResponse,
+    /// Pages per under-storage read on a miss (readahead window, >= 1);
+    /// `None`: the default of each kind of storage (see [`WorkerConfig::readahead`]).
+    pub readahead_pages: Option<u64>,
+    /// Most pages per under-storage read (>= the window); `None`: 4 x the
+    /// window, at least 16.
+    pub readahead_max_pages: Option<u64>,
     /// Page size in bytes.
     pub page_size: u64,
     /// Cluster name (etcd prefix).
@@ -158,8 +180,34 @@ impl WorkerConfig {
             Some("object") => NodeResponse::Object,
             Some(other) => return Err(invalid("node_response", other, "expected array or object")),
         };
+        let pages = |key: &str, v: &Option<String>| -> Result<Option<u64>> {
+            match v {
+                None => Ok(None),
+                Some(t) => match t.trim().parse::<u64>() {
+                    Ok(n) if (1..=MAX_READAHEAD_PAGES).contains(&n) => Ok(Some(n)),
+                    _ => Err(invalid(
+                        key,
+                        t,
+                        &format!(
+                            "expected a whole number of pages from 1 to {MAX_READAHEAD_PAGES}"
+                        ),
+                    )),
+                },
+            }
+        };
+        let readahead_pages = pages("readahead_pages", &i.readahead_pages)?;
+        let readahead_max_pages = pages("readahead_max_pages", &i.readahead_max_pages)?;
+        if let (Some(w), Some(m)) = (readahead_pages, readahead_max_pages) {
+            if m < w {
+                return Err(Error::InvalidConfig(format!(
+                    "readahead_max_pages ({m}) is smaller than readahead_pages ({w})"
+                )));
+            }
+        }
         Ok(Self {
             node_response,
+            readahead_pages,
+            readahead_max_pages,
             advertise_host: i.advertise_host.clone().unwrap_or_else(|| host.clone()),
             host,
             port,
@@ -181,6 +229,27 @@ impl WorkerConfig {
             virtual_nodes: client.virtual_nodes,
             membership: (!standalone).then_some(client.membership),
         })
+    }
+
+    /// The readahead window and the most pages per under-storage read for a
+    /// local file or an S3 object: `readahead_pages` (default 1 for local
+    /// files, 16 for S3, but at most `readahead_max_pages`) and
+    /// `readahead_max_pages` (default 4 x the window, at least 16).
+    pub fn readahead(&self, local: bool) -> (u64, u64) {
+        let default = if local {
+            DEFAULT_LOCAL_READAHEAD_PAGES
+        } else {
+            DEFAULT_READAHEAD_PAGES
+        };
+        let window = match (self.readahead_pages, self.readahead_max_pages) {
+            (Some(w), _) => w,
+            (None, Some(m)) => default.min(m),
+            (None, None) => default,
+        };
+        let max = self
+            .readahead_max_pages
+            .unwrap_or_else(|| (window.saturating_mul(4)).clamp(16, MAX_READAHEAD_PAGES));
+        (window, max.max(window))
     }
 
     /// The etcd settings when the worker registers in etcd.

@@ -20,6 +20,7 @@ mod recover;
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -45,6 +46,17 @@ pub struct PageStoreConfig {
     pub page_size: u64,
     /// Most bytes of page data kept (headers and metas not counted).
     pub quota: u64,
+}
+
+/// Which pages a miss may load together; see [`PageStore::get_or_load_span`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Pages a miss may load in any case (widened to hold the missed page).
+    pub window: Range<u64>,
+    /// Most pages a sequential scan may load at once.
+    pub max_pages: u64,
+    /// Pages of the file: nothing at or past this is loaded.
+    pub file_pages: u64,
 }
 
 /// What the worker knows about a cached file; persisted next to its pages.
@@ -305,15 +317,56 @@ impl PageStore {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>> + Send,
     {
+        let one = SpanLimits {
+            window: index..index + 1,
+            max_pages: 1,
+            file_pages: index + 1,
+        };
+        self.get_or_load_span(file_id, index, &one, move |_, _| load())
+            .await
+    }
+
+    /// Like [`PageStore::get_or_load`], but a miss loads a span of pages in
+    /// one call, and every miss on a page of that span, from any caller,
+    /// joins that load instead of starting its own. The span is the longest
+    /// run of consecutive pages around `index` inside `limits.window` that
+    /// are neither cached nor being loaded; when it reaches the end of the
+    /// window and a run of cached or loading pages (as long as the window,
+    /// 4 pages at least) ends just before it, or within one window before it
+    /// with only missing pages between (a sequential scan, whose requests may
+    /// arrive out of order), it starts right after that run and grows past
+    /// the window to four times the run's length, up to `limits.max_pages`. The window and the largest
+    /// span are cut to half the quota (at least one page), so one load never
+    /// evicts most of the cache.
+    ///
+    /// `load(first, count)` returns pages `first..first + count` back to
+    /// back: every page but the last exactly `page_size` bytes, the last one
+    /// 1 to `page_size` bytes (a one-page span: 0 to `page_size`); spans never
+    /// reach `limits.file_pages`. Every page of the span is stored
+    /// (checksummed, under the quota) before any caller returns.
+    pub async fn get_or_load_span<F, Fut>(
+        &self,
+        file_id: &str,
+        index: u64,
+        limits: &SpanLimits,
+        load: F,
+    ) -> Result<Bytes>
+    where
+        F: FnOnce(u64, u64) -> Fut,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
         validate_file_id(file_id)?;
         if let Some(page) = self.read_page(file_id, index).await? {
             self.inner.counters.hits.fetch_add(1, Relaxed);
             return Ok(page);
         }
         self.inner.counters.misses.fetch_add(1, Relaxed);
-        let flight = self.inner.flights.join(file_id, index);
-        flight
-            .run(|| self.load_and_store(file_id, index, load))
-            .await
+        let reach = self.reach(file_id, index, limits);
+        let flight = self.inner.flights.join(file_id, index, &reach);
+        let first = flight.pages().start;
+        let span = flight
+            .run(|first, count| self.load_span(file_id, first, count, load))
+            .await?;
+        Ok(self.page_of_span(&span, first, index))
     }
 }

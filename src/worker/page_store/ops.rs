@@ -5,14 +5,20 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use log::{debug, warn};
 
 use super::disk::{self, remove_quietly};
+use super::flight::Reach;
 use super::index::{PageRef, Reserve};
-use super::{Inner, PageStore};
+use super::{Inner, PageStore, SpanLimits};
 use crate::error::{Error, Result};
+
+/// Pages of a span written to disk at once.
+const SPAN_WRITES: usize = 4;
 
 /// An operation registered with the index, so that its result is discarded
 /// if its file is removed before it commits (the data may predate the
@@ -29,29 +35,119 @@ impl Drop for OpTicket {
 }
 
 impl PageStore {
-    pub(super) async fn load_and_store<F, Fut>(
+    /// The load half of `get_or_load_span`, run by one waiter of a flight:
+    /// loads pages `first..first + count`, checks their sizes, stores every
+    /// page and returns the span's bytes.
+    pub(super) async fn load_span<F, Fut>(
         &self,
         file_id: &str,
-        index: u64,
+        first: u64,
+        count: u64,
         load: F,
     ) -> Result<Bytes>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(u64, u64) -> Fut,
         Fut: Future<Output = Result<Bytes>> + Send,
     {
         // Registered before loading: a removal during the load makes it stale.
-        let ticket = self.begin_op();
+        let tickets = self.begin_ops(count);
         // An earlier flight may have stored the page since our miss.
-        if let Some(page) = self.read_page(file_id, index).await? {
-            return Ok(page);
+        if count == 1 {
+            if let Some(page) = self.read_page(file_id, first).await? {
+                return Ok(page);
+            }
         }
         self.inner.counters.loads.fetch_add(1, Relaxed);
-        let data = load().await?;
-        self.check_len(&data)?;
-        if let Err(e) = self.store(file_id, index, data.clone(), ticket).await {
-            warn!("page store: cannot cache page {index} of {file_id}: {e}");
-        }
+        let started = Instant::now();
+        let data = load(first, count).await?;
+        let loaded = started.elapsed();
+        self.check_span_len(&data, first, count)?;
+        let stores = tickets.into_iter().zip(first..).map(|(ticket, index)| {
+            let page = self.page_of_span(&data, first, index);
+            async move {
+                if let Err(e) = self.store(file_id, index, page, ticket).await {
+                    warn!("page store: cannot cache page {index} of {file_id}: {e}");
+                }
+            }
+        });
+        futures::stream::iter(stores)
+            .buffer_unordered(SPAN_WRITES)
+            .collect::<()>()
+            .await;
+        debug!(
+            "page store: pages {first}..{} of {file_id} ({} bytes) loaded in {loaded:?}, stored in {:?}",
+            first + count,
+            data.len(),
+            started.elapsed() - loaded
+        );
         Ok(data)
+    }
+
+    /// Page `index` out of the bytes of a span starting at page `first`.
+    pub(super) fn page_of_span(&self, span: &Bytes, first: u64, index: u64) -> Bytes {
+        let p = self.inner.page_size;
+        let len = span.len() as u64;
+        let from = (index - first).saturating_mul(p).min(len);
+        let to = from.saturating_add(p).min(len);
+        #[allow(clippy::cast_possible_truncation)]
+        span.slice(from as usize..to as usize)
+    }
+
+    /// A span of `count` pages is `count - 1` full pages and a last one of
+    /// 1 to `page_size` bytes; a single page may be anything up to a page.
+    fn check_span_len(&self, data: &Bytes, first: u64, count: u64) -> Result<()> {
+        if count <= 1 {
+            return self.check_len(data);
+        }
+        let p = self.inner.page_size;
+        let len = data.len() as u64;
+        if len <= (count - 1).saturating_mul(p) || len > count.saturating_mul(p) {
+            return Err(Error::InvalidArgument(format!(
+                "{len} bytes loaded for pages {first}..{} of {p} bytes",
+                first + count
+            )));
+        }
+        Ok(())
+    }
+
+    /// The pages a flight started for `index` may cover, and which of
+    /// them are cached. The window (widened to hold `index`, cut at the end
+    /// of the file) and the largest span are cut to half the quota in pages,
+    /// at least one; the window to its aligned piece holding `index`.
+    pub(super) fn reach(&self, file_id: &str, index: u64, limits: &SpanLimits) -> Reach {
+        let cap = (self.inner.quota / self.inner.page_size / 2).max(1);
+        let end = limits.window.end.min(limits.file_pages);
+        let (lo, hi) = (limits.window.start.min(index), end.max(index + 1));
+        let window = if hi - lo <= cap {
+            lo..hi
+        } else {
+            let start = lo + (index - lo) / cap * cap;
+            start..start.saturating_add(cap).min(hi)
+        };
+        let max = limits.max_pages.min(cap).max(window.end - window.start);
+        let ix = self.inner.index.lock();
+        if ix.contains(file_id, index) {
+            // Stored since our miss: a one-page flight re-reads it.
+            return Reach {
+                window: index..index + 1,
+                max: 1,
+                file_pages: index + 1,
+                cached_from: index,
+                cached: vec![false],
+            };
+        }
+        let from = window.start.saturating_sub(max);
+        let to = window
+            .end
+            .saturating_add(max)
+            .min(limits.file_pages.max(hi));
+        Reach {
+            cached: (from..to).map(|j| ix.contains(file_id, j)).collect(),
+            cached_from: from,
+            window,
+            max,
+            file_pages: limits.file_pages.max(hi),
+        }
     }
 
     pub(super) fn check_len(&self, data: &Bytes) -> Result<()> {
@@ -71,6 +167,17 @@ impl PageStore {
             inner: self.inner.clone(),
             start,
         }
+    }
+
+    /// `n` operations begun at the same moment (one per page of a span).
+    fn begin_ops(&self, n: u64) -> Vec<OpTicket> {
+        let mut index = self.inner.index.lock();
+        (0..n)
+            .map(|_| OpTicket {
+                inner: self.inner.clone(),
+                start: index.begin_op(),
+            })
+            .collect()
     }
 
     /// Reads and verifies a page the index knows; `None` on any miss.

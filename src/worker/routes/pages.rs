@@ -13,7 +13,8 @@ use crate::worker::query::Query;
 use crate::worker::respond::{page_bytes, success, with_type};
 use crate::worker::state::Worker;
 
-/// Pages fetched at once while streaming a range.
+/// Pages asked for at once while streaming a range (a miss brings the
+/// whole readahead window from the under storage in one read).
 const READ_AHEAD: usize = 8;
 
 fn parse_index(text: &str) -> Result<u64> {
@@ -97,7 +98,7 @@ fn stream_range(w: &Worker, id: String, meta: FileMeta, start: u64, end: u64) ->
         .map(move |i| {
             let (w, id, meta) = (w.clone(), id.clone(), meta.clone());
             async move {
-                let page = w.page(&id, &meta, i).await?;
+                let page = w.page_in(&id, &meta, i, first..last + 1).await?;
                 let page_start = i * p;
                 let from = start.saturating_sub(page_start).min(page.len() as u64);
                 let to = (end - page_start).min(page.len() as u64);

@@ -160,6 +160,11 @@ impl Ufs {
         local.chain(self.roots.s3.iter().map(|r| r.url())).collect()
     }
 
+    /// Whether `url` is a local file (not an S3 object), by its syntax alone.
+    pub fn is_local_url(url: &str) -> bool {
+        matches!(path::parse_url(url), Ok(Parsed::Local(_)))
+    }
+
     /// Whether `url` passes the confinement rules that need no filesystem
     /// access (syntax, roots). Symlinks are checked when the path is used.
     pub fn check(&self, url: &str) -> Result<()> {

@@ -76,8 +76,15 @@ fn build<'py>(py: Python<'py>, s: &FileStatus, fsspec: bool) -> PyResult<Bound<'
     let d = PyDict::new(py);
     d.set_item(intern!(py, "ufs_path"), &s.ufs_path)?;
     if fsspec {
-        let name = s.ufs_path.split_once("://").map_or(&*s.ufs_path, |(_, rest)| rest);
-        let name = if name.len() > 1 { name.trim_end_matches('/') } else { name };
+        let name = s
+            .ufs_path
+            .split_once("://")
+            .map_or(&*s.ufs_path, |(_, rest)| rest);
+        let name = if name.len() > 1 {
+            name.trim_end_matches('/')
+        } else {
+            name
+        };
         d.set_item(intern!(py, "name"), name)?;
         d.set_item(intern!(py, "alluxio_name"), &s.name)?;
     } else {

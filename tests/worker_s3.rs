@@ -13,15 +13,12 @@ use serde_json::Value;
 
 const PAGE: usize = 8192;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_under_storage_through_the_worker() {
-    let Some(moto) = Moto::start() else { return };
-    moto.create_bucket("data").await;
-    let cache = tempfile::tempdir().unwrap();
-    let input = WorkerInput {
+/// A worker over `ufs` on moto, with `PAGE`-byte pages and its cache in `cache`.
+fn s3_input(moto: &Moto, cache: &std::path::Path, ufs: &str) -> WorkerInput {
+    WorkerInput {
         port: Some("0".into()),
-        cache_dir: Some(cache.path().to_string_lossy().into()),
-        ufs: Some("s3://data/ds".into()),
+        cache_dir: Some(cache.to_string_lossy().into()),
+        ufs: Some(ufs.into()),
         s3_endpoint: Some(moto.endpoint()),
         s3_region: Some("us-east-1".into()),
         s3_access_key_id: Some("testing".into()),
@@ -31,7 +28,15 @@ async fn s3_under_storage_through_the_worker() {
             ..ConfigInput::default()
         },
         ..WorkerInput::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_under_storage_through_the_worker() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("data").await;
+    let cache = tempfile::tempdir().unwrap();
+    let input = s3_input(&moto, cache.path(), "s3://data/ds");
     let w = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())
         .await
         .unwrap();
@@ -181,20 +186,9 @@ async fn cold_s3_reads_are_coalesced() {
     moto.create_bucket("data").await;
     let cache = tempfile::tempdir().unwrap();
     let input = WorkerInput {
-        port: Some("0".into()),
-        cache_dir: Some(cache.path().to_string_lossy().into()),
-        ufs: Some("s3://data".into()),
-        s3_endpoint: Some(moto.endpoint()),
-        s3_region: Some("us-east-1".into()),
-        s3_access_key_id: Some("testing".into()),
-        s3_secret_access_key: Some("testing".into()),
         readahead_pages: Some("8".into()),
         readahead_max_pages: Some("8".into()),
-        cluster: ConfigInput {
-            page_size: Some(PAGE.to_string()),
-            ..ConfigInput::default()
-        },
-        ..WorkerInput::default()
+        ..s3_input(&moto, cache.path(), "s3://data")
     };
     let w = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())
         .await

@@ -125,6 +125,21 @@ impl Http {
         path_and_query: &str,
         body: Option<Bytes>,
     ) -> Result<Bytes> {
+        let (authority, resp) = self.start(worker, method, path_and_query, body).await?;
+        resp.bytes()
+            .await
+            .map_err(|e| self.transport(&authority, &e))
+    }
+
+    /// Sends a request; returns the worker's authority and the response of a
+    /// 2xx answer (any other status becomes its error, body read).
+    async fn start(
+        &self,
+        worker: &WorkerInfo,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Bytes>,
+    ) -> Result<(String, reqwest::Response)> {
         let authority = worker.http_authority();
         let url = format!("http://{authority}{path_and_query}");
         let mut req = self.client.request(method, &url).timeout(self.timeout);
@@ -138,15 +153,14 @@ impl Http {
             .await
             .map_err(|e| self.transport(&authority, &e))?;
         let status = resp.status().as_u16();
-        let bytes = resp
+        if (200..300).contains(&status) {
+            return Ok((authority, resp));
+        }
+        let body = resp
             .bytes()
             .await
             .map_err(|e| self.transport(&authority, &e))?;
-        if (200..300).contains(&status) {
-            Ok(bytes)
-        } else {
-            Err(status_error(&authority, status, &bytes))
-        }
+        Err(status_error(&authority, status, &body))
     }
 }
 
@@ -202,23 +216,9 @@ impl Http {
         dest: &mut Dest<'_>,
     ) -> Result<(usize, Option<u64>)> {
         dest.reset();
-        let authority = worker.http_authority();
-        let url = format!("http://{authority}{path_and_query}");
-        let mut resp = self
-            .client
-            .get(&url)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport(&authority, &e))?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| self.transport(&authority, &e))?;
-            return Err(status_error(&authority, status, &body));
-        }
+        let (authority, mut resp) = self
+            .start(worker, reqwest::Method::GET, path_and_query, None)
+            .await?;
         let file_size = resp
             .headers()
             .get(FILE_SIZE_HEADER)

@@ -6,7 +6,7 @@ pub mod http;
 mod meta;
 mod ops;
 pub mod pages;
-mod read;
+pub mod read;
 pub mod stats;
 
 use std::collections::HashMap;

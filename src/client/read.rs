@@ -31,6 +31,29 @@ fn endpoint_missing(e: &Error) -> bool {
 /// Reads up to this many pages are sent before the file size is known.
 const SMALL_READ_PAGES: u64 = 4;
 
+/// How a slice is read (see [`ClientCore::slice_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlicePlan {
+    /// The size is known: exactly `[s, e)`.
+    Exact(u64, u64),
+    /// Ask for the size, then read the resolved range exactly.
+    SizeFirst,
+    /// Small enough to ask for `[s, e)` at once; the file may end inside it.
+    Upto(u64, u64),
+    /// The first piece from `s` (it brings the size), then the rest up to
+    /// `e` (or the end of the file).
+    FirstPiece(u64, Option<u64>),
+}
+
+/// After a first piece of `first` bytes at `start` of a file of `size`
+/// bytes, read up to `end`: how many of its bytes to keep and where the read
+/// stops (`stop - start` is the result's length).
+pub fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (usize, u64) {
+    let stop = end.map_or(size, |e| e.min(size)).max(start);
+    let at = first.min(usize::try_from(stop - start).unwrap_or(usize::MAX));
+    (at, stop)
+}
+
 /// What a short piece means.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Short {
@@ -267,9 +290,34 @@ impl ClientCore {
         Ok(buf)
     }
 
-    /// `start`/`end` with Python slice rules, as one buffer, asking for the
-    /// size only when it is needed (negative bounds, pages-only owners, or a
-    /// read to the end of a file longer than its first piece).
+    /// How to read `start`/`end` (Python slice rules) of `path`, asking for
+    /// the size only when it is needed: negative bounds, an empty range, a
+    /// pages-only owner, or (learnt from the first piece) a read to the end of
+    /// a file longer than that piece.
+    pub fn slice_plan(
+        &self,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> SlicePlan {
+        if let Some(size) = size {
+            let (s, e) = resolve(start, end, size);
+            return SlicePlan::Exact(s, e);
+        }
+        let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
+            return SlicePlan::SizeFirst;
+        };
+        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
+            SlicePlan::SizeFirst
+        } else if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
+            SlicePlan::Upto(s, e)
+        } else {
+            SlicePlan::FirstPiece(s, e)
+        }
+    }
+
+    /// `start`/`end` with Python slice rules, as one buffer (see [`Self::slice_plan`]).
     pub async fn read_slice(
         &self,
         path: &str,
@@ -277,40 +325,29 @@ impl ClientCore {
         end: Option<i64>,
         size: Option<u64>,
     ) -> Result<Vec<u8>> {
-        let sized = |size: u64| {
-            let (s, e) = resolve(start, end, size);
-            self.read_vec(path, s, e)
-        };
-        if let Some(size) = size {
-            return sized(size).await;
+        match self.slice_plan(path, start, end, size) {
+            SlicePlan::Exact(s, e) => self.read_vec(path, s, e).await,
+            SlicePlan::SizeFirst => {
+                let (s, e) = resolve(start, end, self.file_size(path).await?);
+                self.read_vec(path, s, e).await
+            }
+            SlicePlan::Upto(s, e) => {
+                #[allow(clippy::cast_possible_truncation)]
+                let mut buf = vec![0u8; (e - s) as usize];
+                let (n, _) = self.read_upto(path, s, &mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+            SlicePlan::FirstPiece(s, e) => {
+                let (mut buf, size) = self.read_first_piece(path, s).await?;
+                let (at, stop) = after_first(s, e, buf.len(), size);
+                buf.truncate(at);
+                #[allow(clippy::cast_possible_truncation)]
+                buf.resize((stop - s) as usize, 0);
+                self.read_into(path, s + at as u64, &mut buf[at..]).await?;
+                Ok(buf)
+            }
         }
-        let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
-            return sized(self.file_size(path).await?).await;
-        };
-        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
-            return sized(self.file_size(path).await?).await;
-        }
-        if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
-            #[allow(clippy::cast_possible_truncation)]
-            let mut buf = vec![0u8; (e - s) as usize];
-            let (n, _) = self.read_upto(path, s, &mut buf).await?;
-            buf.truncate(n);
-            return Ok(buf);
-        }
-        // Bigger, or to the end: the first piece brings the size.
-        let (mut buf, size) = self.read_first_piece(path, s).await?;
-        let stop = e.map_or(size, |e| e.min(size)).max(s);
-        let first = buf
-            .len()
-            .min(usize::try_from(stop - s).unwrap_or(usize::MAX));
-        buf.truncate(first);
-        if stop > s + first as u64 {
-            #[allow(clippy::cast_possible_truncation)]
-            buf.resize((stop - s) as usize, 0);
-            self.read_into(path, s + first as u64, &mut buf[first..])
-                .await?;
-        }
-        Ok(buf)
     }
 
     /// Whether `[start, end)` is small enough to be asked for whole before the

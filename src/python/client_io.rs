@@ -13,6 +13,7 @@ use super::alloc::filled;
 use super::blocking::run_blocking;
 use super::errors::to_pyerr;
 use crate::client::pages::resolve;
+use crate::client::read::{after_first, SlicePlan};
 use crate::client::ClientCore;
 use crate::error::Result;
 
@@ -40,43 +41,43 @@ pub fn read<'py>(
     end: Option<i64>,
     size: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let plain = start >= 0 && end.is_none_or(|e| e > start);
-    if size.is_some() || !plain || core.needs_size_first(path) {
-        let size = size_of(py, core, path, size)?;
-        let (s, e) = resolve(start, end, size);
-        return filled(py, e - s, |buf| {
+    let exact = |s: u64, e: u64| {
+        filled(py, e - s, |buf| {
             run_blocking(py, core.read_into(path, s, buf))
-        });
+        })
+    };
+    match core.slice_plan(path, start, end, size) {
+        SlicePlan::Exact(s, e) => exact(s, e),
+        SlicePlan::SizeFirst => {
+            let (s, e) = resolve(start, end, size_of(py, core, path, None)?);
+            exact(s, e)
+        }
+        SlicePlan::Upto(s, e) => {
+            // The file may end inside the range: a short answer there is EOF.
+            let mut got = 0;
+            let out = filled(py, e - s, |buf| {
+                got = run_blocking(py, core.read_upto(path, s, buf))?.0;
+                Ok(())
+            })?;
+            Ok(if got < out.as_bytes().len() {
+                PyBytes::new(py, &out.as_bytes()[..got])
+            } else {
+                out
+            })
+        }
+        SlicePlan::FirstPiece(s, e) => {
+            // One request for a small file; the rest is read in place.
+            let (first, size) = run_blocking(py, core.read_first_piece(path, s))?;
+            let (at, stop) = after_first(s, e, first.len(), size);
+            if stop <= s + at as u64 {
+                return Ok(PyBytes::new(py, &first[..at]));
+            }
+            filled(py, stop - s, |buf| {
+                buf[..at].copy_from_slice(&first[..at]);
+                run_blocking(py, core.read_into(path, s + at as u64, &mut buf[at..]))
+            })
+        }
     }
-    let s = start.unsigned_abs();
-    let end = end.map(i64::unsigned_abs);
-    if let Some(e) = end.filter(|&e| core.small_read(s, e)) {
-        // The file may end inside the range: a short answer there is EOF.
-        let mut got = 0;
-        let out = filled(py, e - s, |buf| {
-            got = run_blocking(py, core.read_upto(path, s, buf))?.0;
-            Ok(())
-        })?;
-        return Ok(if got < out.as_bytes().len() {
-            PyBytes::new(py, &out.as_bytes()[..got])
-        } else {
-            out
-        });
-    }
-    // Bigger, or to the end: the first piece brings the size (one request
-    // for a small file); the rest is read in place.
-    let (first, size) = run_blocking(py, core.read_first_piece(path, s))?;
-    let stop = end.map_or(size, |e| e.min(size)).max(s);
-    let at = first
-        .len()
-        .min(usize::try_from(stop - s).unwrap_or(usize::MAX));
-    if stop <= s + at as u64 {
-        return Ok(PyBytes::new(py, &first[..at]));
-    }
-    filled(py, stop - s, |buf| {
-        buf[..at].copy_from_slice(&first[..at]);
-        run_blocking(py, core.read_into(path, s + at as u64, &mut buf[at..]))
-    })
 }
 
 /// Reads from `offset` into `len` writable bytes at `address` (a buffer the

@@ -156,6 +156,9 @@ class LocalCluster:
 
     def start(self) -> Dict[str, Any]:
         """Starts everything and waits until ready; returns the JSON-line dict."""
+        if self.procs or self.etcd is not None:
+            # A second start would reuse the ports and orphan the first etcd.
+            raise RuntimeError("this LocalCluster is already started")
         try:
             if self._start_etcd:
                 self.etcd = EtcdProcess()

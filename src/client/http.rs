@@ -1,6 +1,7 @@
 //! HTTP to workers: one pooled client, URL encoding exactly as the Python
 //! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
 
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -164,10 +165,32 @@ impl Http {
     }
 }
 
+/// `buf` as a slice that may be left partly unwritten: the view the read
+/// path works on, so result buffers need not be zeroed first.
+pub fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; the read path only ever writes initialised bytes
+    // through it, so `buf` stays initialised.
+    unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) }
+}
+
+/// Copies `src` to the start of `dst` (which is at least as long).
+pub fn write_prefix(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert!(
+        src.len() <= dst.len(),
+        "write_prefix: {} > {}",
+        src.len(),
+        dst.len()
+    );
+    // SAFETY: `dst` has room for `src`; the two are distinct borrows.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) };
+}
+
 /// Where a streamed body goes.
 pub enum Dest<'a> {
     /// Into this slice from its start (a body may be shorter, never longer).
-    Slice(&'a mut [u8]),
+    /// It need not be initialised: the bytes written are what the caller
+    /// may read.
+    Slice(&'a mut [MaybeUninit<u8>]),
     /// Appended to this vector (emptied first), at most this many bytes: no
     /// zero-filled buffer up front when the length is not known.
     Vec(&'a mut Vec<u8>, usize),
@@ -197,7 +220,7 @@ impl Dest<'_> {
     /// checked that it fits.
     fn put(&mut self, at: usize, chunk: &[u8]) {
         match self {
-            Dest::Slice(s) => s[at..at + chunk.len()].copy_from_slice(chunk),
+            Dest::Slice(s) => write_prefix(&mut s[at..], chunk),
             Dest::Vec(v, _) => v.extend_from_slice(chunk),
         }
     }

@@ -1,8 +1,13 @@
-//! Result buffers: `bytes` objects filled in place. Big ones are advised
-//! onto transparent huge pages first: faulting in a fresh buffer 4 KiB at a
-//! time costs more than copying the data into it (a 1 GiB read took a third
-//! of its time in page faults), and with `madvise` the kernel maps 2 MiB at a
-//! time (this machine's THP mode is `madvise`, the common default).
+//! Result buffers: `bytes` objects filled in place. Every byte a read
+//! returns lands in fresh Python memory, and faulting that memory in 4 KiB
+//! at a time cost more than the copy into it (a 1 GiB read spent a third of
+//! its time in page faults; `cat` of many 100 KiB files, half of its Python
+//! thread). So buffers are faulted in with one `madvise(MADV_POPULATE_WRITE)`
+//! each, and big ones are first advised onto transparent huge pages (this
+//! machine's THP mode is `madvise`, the common default), 2 MiB per fault.
+//! Buffers are not zeroed first: only bytes a read wrote are ever seen.
+
+use std::mem::MaybeUninit;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -12,49 +17,89 @@ use pyo3::{ffi, Bound};
 /// Buffers from this size on are advised onto huge pages.
 const HUGE_FROM: usize = 8 << 20;
 const HUGE_PAGE: usize = 2 << 20;
+/// Buffers from this size on are populated with one call: below it, the few
+/// faults cost less than the system call.
+const POPULATE_FROM: usize = 32 << 10;
+const PAGE: usize = 4 << 10;
 
-/// A new `bytes` of `len` bytes filled by `fill` (the only copy: pieces land
-/// in it as they arrive).
+/// A new `bytes` of up to `len` bytes filled in place by `fill` (the only
+/// copy: pieces land in it as they arrive). `fill` gets the uninitialised
+/// buffer (zeroing it first cost a fifth of a big read), writes its first
+/// `n` bytes and returns `n`; only those are ever seen: if `n < len` the
+/// result is a copy of them.
 pub fn filled<'py>(
     py: Python<'py>,
     len: u64,
-    fill: impl FnOnce(&mut [u8]) -> PyResult<()>,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> PyResult<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let len = usize::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
-    if len < HUGE_FROM {
-        return PyBytes::new_with(py, len, fill);
+    let (obj, buf) = uninit(py, len)?;
+    // SAFETY: `buf` is the `len`-byte buffer of the fresh object `obj`, which
+    // no one else sees: it is returned only once all of it is written.
+    let written = fill(unsafe { std::slice::from_raw_parts_mut(buf.cast(), len) })?;
+    if written >= len {
+        return Ok(obj);
     }
+    // SAFETY: `fill` wrote the first `written` bytes.
+    copied(py, unsafe { std::slice::from_raw_parts(buf, written) })
+}
+
+/// A new `bytes` holding a copy of `data`.
+pub fn copied<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let (obj, buf) = uninit(py, data.len())?;
+    // SAFETY: `buf` is the fresh `data.len()`-byte buffer of `obj`; the two
+    // cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
+    Ok(obj)
+}
+
+/// A fresh `bytes` of `len` uninitialised bytes and its buffer, faulted in.
+fn uninit(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyBytes>, *mut u8)> {
     let size =
         ffi::Py_ssize_t::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
-    // SAFETY: as `PyBytes::new_with`: a fresh bytes object we own, its buffer
-    // `len` bytes long; it is zeroed before a slice over it is made, and no
-    // one else sees the object until `fill` has run.
+    // SAFETY: a null source asks CPython for an uninitialised buffer of
+    // `size` bytes; the object is owned here and its type is `bytes`.
     unsafe {
         let ptr = ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
         let obj = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
         let buf: *mut u8 = ffi::PyBytes_AsString(ptr).cast();
-        advise_huge(buf, len);
-        std::ptr::write_bytes(buf, 0, len);
-        fill(std::slice::from_raw_parts_mut(buf, len))?;
-        Ok(obj)
+        if len >= HUGE_FROM {
+            advise(buf, len, HUGE_PAGE, Advice::Huge);
+        }
+        if len >= POPULATE_FROM {
+            advise(buf, len, PAGE, Advice::Populate);
+        }
+        Ok((obj, buf))
     }
 }
 
-/// Asks for huge pages on the 2 MiB-aligned interior of `[buf, buf + len)`.
-/// Advice only: failure (no THP, another OS) changes nothing but speed.
-fn advise_huge(buf: *mut u8, len: usize) {
+#[derive(Clone, Copy)]
+enum Advice {
+    Huge,
+    Populate,
+}
+
+/// Gives `advice` for the `align`-aligned interior of `[buf, buf + len)`.
+/// Advice only: failure (no THP, an older kernel, another OS) changes
+/// nothing but speed.
+fn advise(buf: *mut u8, len: usize, align: usize, advice: Advice) {
     #[cfg(target_os = "linux")]
     {
-        let start = (buf as usize).next_multiple_of(HUGE_PAGE);
-        let end = (buf as usize + len) / HUGE_PAGE * HUGE_PAGE;
+        let start = (buf as usize).next_multiple_of(align);
+        let end = (buf as usize + len) / align * align;
+        let advice = match advice {
+            Advice::Huge => libc::MADV_HUGEPAGE,
+            Advice::Populate => libc::MADV_POPULATE_WRITE,
+        };
         if end > start {
             // SAFETY: the range lies inside a live allocation we own; the
-            // advice does not change its contents or mapping.
+            // advice does not change its contents (populating only maps
+            // pages, as a write fault would) or its mapping.
             unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+                libc::madvise(start as *mut libc::c_void, end - start, advice);
             }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (buf, len, HUGE_PAGE);
+    let _ = (buf, len, align, advice);
 }

@@ -37,6 +37,19 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         data: bytes = self.fs._read(self.path, start, end, self.size)
         return data
 
+    def read(self, length: int = -1) -> bytes:
+        """Reads ``length`` bytes (all remaining if negative). A read of at
+        least a block goes straight to Alluxio as one concurrent read: through
+        the read-ahead cache it would be fetched a block too long and then
+        copied twice more (slice and join)."""
+        length = -1 if length is None else int(length)
+        if length < 0:
+            length = self.size - self.loc
+        if length < self.blocksize or self.mode != "rb" or self.closed:
+            data: bytes = super().read(length)
+            return data
+        return self.read_buffer(length)
+
     def read_buffer(self, nbytes: int = -1) -> bytes:
         """Reads ``nbytes`` (all remaining if negative) straight from Alluxio,
         bypassing the read-ahead cache: what PyArrow's ``PythonFile`` calls."""

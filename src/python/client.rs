@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::blocking::run_blocking;
 use super::client_io;
-use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
+use super::convert::{fsspec_dict, options, scalar, status_dict, status_dicts, worker_dict};
 use super::errors::to_pyerr;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
@@ -199,8 +199,7 @@ impl PyClient {
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let core = self.core(py)?;
         let all = run_blocking(py, async move { core.list(&path).await })?;
-        let conv = if fsspec { fsspec_dict } else { status_dict };
-        all.iter().map(|s| conv(py, s)).collect()
+        status_dicts(py, &all, fsspec)
     }
 
     /// Bytes `[start, end)` of `path` (negative values count from the end,

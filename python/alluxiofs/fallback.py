@@ -31,8 +31,8 @@ AUTHORITATIVE = (
 class Fallback:
     """Runs Alluxio operations with the under storage as the second choice."""
 
-    def __init__(self, ufs: Optional[Any]) -> None:
-        self.ufs = ufs
+    def __init__(self, ufs: Callable[[], Optional[Any]]) -> None:
+        self._ufs = ufs
         self.counts: Counter[str] = Counter()
         self._warned: Set[Tuple[str, str]] = set()
         self._pid = os.getpid()
@@ -54,7 +54,7 @@ class Fallback:
         except AUTHORITATIVE:
             raise
         except (OSError, TimeoutError) as e:
-            if self.ufs is None:
+            if self._ufs() is None:
                 raise
             self.note(op, e)
         return ufs()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import fsspec
 from fsspec import AbstractFileSystem
+from fsspec.registry import known_implementations
+from fsspec.registry import registry as fsspec_registry
 
 from alluxiofs.client import CLIENT_ARGS, AlluxioClient
 from alluxiofs.fallback import AUTHORITATIVE, Fallback
@@ -24,6 +27,23 @@ _SCHEME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9+.-]*://")
 _OWN_PREFIX = "alluxiofs://"
 #: Under-storage filesystems whose names are the URL without ``scheme://``.
 _URL_NAMED = ("LocalFileSystem", "S3FileSystem", "GCSFileSystem")
+#: Under-storage classes made lazily: (module, class) -> the protocol their
+#: ``unstrip_protocol`` puts in front of a path without a scheme.
+_LAZY_UFS = {("s3fs", "S3FileSystem"): "s3", ("gcsfs", "GCSFileSystem"): "gs"}
+
+
+def _lazy_class(protocol: str) -> Optional[Tuple[str, str, str]]:
+    """``(module, class, protocol)`` if ``protocol``'s fsspec implementation
+    is one of ``_LAZY_UFS`` and not imported yet (then ``fsspec.filesystem``
+    would import it); else ``None``."""
+    if protocol in fsspec_registry:
+        return None  # imported or registered already: nothing to save
+    spec = known_implementations.get(protocol, {}).get("class", "")
+    module, _, cls = spec.rpartition(".")
+    first = _LAZY_UFS.get((module, cls))
+    return (module, cls, first) if first else None
+
+
 #: Ranges of one file closer than this are read as one (``cat_ranges``).
 MAX_GAP = 1024 * 1024
 #: Ends the names of a worker's in-flight (or crash-orphaned) atomic-write temp
@@ -76,16 +96,21 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             raise ValueError("give either target_protocol or fs, not both")
         if target_options is not None and target_protocol is None:
             raise ValueError("target_options needs target_protocol")
-        self.fs: Optional[AbstractFileSystem]
+        self._ufs: Optional[AbstractFileSystem] = fs
+        self._ufs_options = dict(target_options or {})
+        self._ufs_lock = threading.Lock()
+        # Class name and first protocol of a known under storage whose module
+        # is imported only when the filesystem is first needed (see `fs`).
+        self._lazy_ufs: Optional[Tuple[str, str, str]] = None
         if fs is not None:
-            self.fs = fs
             proto = fs.protocol
             self.target_protocol: Optional[str] = proto if isinstance(proto, str) else proto[0]
         elif target_protocol is not None:
-            self.fs = fsspec.filesystem(target_protocol, **dict(target_options or {}))
             self.target_protocol = target_protocol
+            self._lazy_ufs = _lazy_class(target_protocol)
+            if self._lazy_ufs is None:
+                self._ufs = fsspec.filesystem(target_protocol, **self._ufs_options)
         else:
-            self.fs = None
             self.target_protocol = None
         if self.target_protocol is not None:
             # Ray hands a path to a user filesystem only if the filesystem claims
@@ -98,7 +123,20 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.client = AlluxioClient(
             etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **client_args
         )
-        self._fallback = Fallback(self.fs)
+        self._fallback = Fallback(lambda: self.fs)
+
+    @property
+    def fs(self) -> Optional[AbstractFileSystem]:
+        """The under-storage filesystem (``None`` without one). For S3 and
+        GCS it is made on first use: importing s3fs takes ~0.4 s, which every
+        new process that unpickles this filesystem (each Ray worker and actor)
+        would pay without ever falling back."""
+        if self._ufs is None and self._lazy_ufs is not None:
+            with self._ufs_lock:
+                if self._ufs is None:
+                    assert self.target_protocol is not None
+                    self._ufs = fsspec.filesystem(self.target_protocol, **self._ufs_options)
+        return self._ufs
 
     # ── paths ──
 
@@ -124,12 +162,17 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             path = path[len(_OWN_PREFIX) :]
         if _SCHEME.match(path):
             return path
-        if self.fs is None:
+        if self._lazy_ufs is not None and self._ufs is None:
+            # What the filesystem's unstrip_protocol returns for a path
+            # without a scheme, without importing it.
+            full = f"{self._lazy_ufs[2]}://{path}"
+        elif self.fs is None:
             raise ValueError(
                 f"path {path!r} has no scheme (like s3://) and no target_protocol or fs "
                 "is configured to supply one"
             )
-        full: str = self.fs.unstrip_protocol(path)
+        else:
+            full = self.fs.unstrip_protocol(path)
         if not full.startswith(("file", "local")):
             # "s3:///bucket/key" (from "/bucket/key") → "s3://bucket/key", as alluxiofs 1.0 did.
             full = full.replace(":///", "://", 1)
@@ -147,6 +190,8 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _names_from_url(self) -> bool:
         """Whether fsspec names are the URL without ``scheme://`` (computed in
         Rust then), as for local paths and ``bucket/key`` stores."""
+        if self._lazy_ufs is not None and self._ufs is None:
+            return True  # one of _LAZY_UFS's classes, all in _URL_NAMED
         return type(self.fs).__qualname__ in _URL_NAMED and type(self.fs).__module__.startswith(
             ("fsspec.implementations.local", "s3fs.", "gcsfs.")
         )

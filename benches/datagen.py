@@ -32,6 +32,7 @@ class Dataset:
     ray_prefix: str  # S5: "bench/ray" in S3
     ray_keys: List[str]
     ray_bytes: int
+    ray_local: str  # S5: the same Parquet files on local disk (Ray's floor)
     cold_key: str  # C1: "bench/cold.bin" in S3
 
     def url(self, path: str) -> str:
@@ -112,20 +113,25 @@ def make_local(root: str, sizes: Sizes) -> Dataset:
         ray_prefix=f"{BUCKET}/ray",
         ray_keys=[f"{BUCKET}/ray/part-{i:03d}.parquet" for i in range(sizes.s5_files)],
         ray_bytes=0,
+        ray_local=os.path.join(root, "ray"),
         cold_key=f"{BUCKET}/cold.bin",
     )
 
 
 def upload_s3(s3: Any, ds: Dataset, sizes: Sizes) -> Dataset:
-    """Writes the S3 objects (S5's Parquet files, C1's cold file) to moto;
-    returns ``ds`` with the Parquet bytes total."""
+    """Writes the S3 objects (S5's Parquet files, C1's cold file) to moto,
+    and S5's files to ``ds.ray_local`` too; returns ``ds`` with the Parquet
+    bytes total."""
     rng = np.random.default_rng(SEED + 1)
     s3.mkdir(BUCKET)
+    os.makedirs(ds.ray_local, exist_ok=True)
     total = 0
     for key in ds.ray_keys:
         buf = io.BytesIO()
         _parquet(buf, sizes.s5_file_bytes, 2, rng)
         s3.pipe_file(key, buf.getvalue())
+        with open(os.path.join(ds.ray_local, os.path.basename(key)), "wb") as f:
+            f.write(buf.getvalue())
         total += len(buf.getvalue())
     s3.pipe_file(ds.cold_key, rng.bytes(sizes.c1_bytes))
     return Dataset(**{**asdict(ds), "ray_bytes": total})

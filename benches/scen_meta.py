@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import statistics
 import threading
 import warnings
 from typing import Any, Callable, List
@@ -133,6 +134,28 @@ def s5(ctx: Ctx) -> None:
         r.add("ufs", mbps(n, repeat(lambda: read(s3), runs)))
     except TimeoutError as e:
         r.skip("ufs", str(e))
+    # Ray's own floor on this machine: the same files from local disk with
+    # PyArrow's native filesystem (no fsspec, no network). No filesystem can
+    # make Ray faster than this.
+    say("S5 Ray's floor (local disk, PyArrow's own filesystem)")
+    local = statistics.median(mbps(n, repeat(lambda: read_local(data.ray_local), runs)))
+    r.notes["ours"] = (
+        f"{r.notes.get('ours', '')}; Ray's floor here (same files on local disk, "
+        f"PyArrow's filesystem): {local:,.0f} MB/s"
+        + (f" = {local / r.value('ufs'):.2f} x ufs" if r.value("ufs") else "")
+    ).lstrip("; ")
+
+
+def read_local(path: str) -> None:
+    """Ray ``read_parquet`` of a local directory with PyArrow's filesystem."""
+    import ray.data
+
+    def body() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ray.data.read_parquet(path).materialize()
+
+    _bounded(body, RAY_TIMEOUT)
 
 
 def s6(ctx: Ctx) -> None:

@@ -160,8 +160,20 @@ fn build<'py>(
     d.set_item(intern!(py, "type"), kind)?;
     let size = if fsspec && s.is_dir() { 0 } else { s.length };
     d.set_item(intern!(py, "size"), size)?;
-    d.set_item(intern!(py, "last_modification_time_ms"), s.mtime_ms)?;
-    d.set_item(intern!(py, "human_readable_file_size"), &s.human_size)?;
+    // The three times are often equal: one int object for equal ones.
+    let mtime = s.mtime_ms.into_pyobject(py)?;
+    let same = |t: i64| -> PyResult<Bound<'py, PyInt>> {
+        if t == s.mtime_ms {
+            Ok(mtime.clone())
+        } else {
+            Ok(t.into_pyobject(py)?)
+        }
+    };
+    d.set_item(intern!(py, "last_modification_time_ms"), &mtime)?;
+    d.set_item(
+        intern!(py, "human_readable_file_size"),
+        text(py, &s.human_size),
+    )?;
     d.set_item(
         intern!(py, "in_alluxio_percentage"),
         s.in_alluxio_percentage,
@@ -176,19 +188,23 @@ fn build<'py>(
         serde_json::Value::String(t) => d.set_item(mode, t)?,
         _ => d.set_item(mode, py.None())?,
     }
-    d.set_item(intern!(py, "creation_time_ms"), s.creation_time_ms)?;
-    d.set_item(intern!(py, "last_access_time_ms"), s.last_access_time_ms)?;
+    d.set_item(intern!(py, "creation_time_ms"), same(s.creation_time_ms)?)?;
+    d.set_item(
+        intern!(py, "last_access_time_ms"),
+        same(s.last_access_time_ms)?,
+    )?;
     d.set_item(intern!(py, "completed"), s.completed)?;
     d.set_item(intern!(py, "persisted"), s.persisted)?;
     Ok(d)
 }
 
-/// `value` as a Python `str`, the empty one shared.
+/// `value` as a Python `str`; the empty one and `"0B"` (every empty file's
+/// human-readable size) shared.
 fn text<'py>(py: Python<'py>, value: &str) -> Bound<'py, PyString> {
-    if value.is_empty() {
-        intern!(py, "").clone()
-    } else {
-        PyString::new(py, value)
+    match value {
+        "" => intern!(py, "").clone(),
+        "0B" => intern!(py, "0B").clone(),
+        _ => PyString::new(py, value),
     }
 }
 

@@ -8,7 +8,10 @@ setup_reference_venv.sh``), never with ours; self-contained for that reason::
 SPEC: ``{"etcd_host", "etcd_port" (int), "page_size", "ops": [OP, ...]}``; each
 OP is ``{"kind", "url" | "urls" | "ranges", "runs", "warmup", ...}`` with kind
 ``cat``, ``read_chunks`` (``chunk``), ``ranges`` (``[[url, off, len], ...]``),
-``cat_list``, ``ls``, ``info``, ``read_table`` or ``rss``. Prints one JSON
+``cat_list``, ``ls``, ``info``, ``read_table``, ``rss`` or ``ray_parquet``
+(``src``, ``target_options``, ``num_cpus``, ``store_bytes``: Ray
+``read_parquet`` of ``src`` through a reference filesystem with an S3 under
+storage, in a Ray instance of this venv). Prints one JSON
 line: ``{"results": [{"seconds": [...]} | {"p50_ms": [...], "p99_ms": [...]}
 | {"rss_delta": N} | {"error": "..."}, ...]}``.
 """
@@ -123,6 +126,54 @@ def rss(fs: Any, op: Dict[str, Any]) -> Dict[str, int]:
     return {"rss_delta": peak_rss() - before, "bytes": len(data)}
 
 
+def ray_parquet(spec: Dict[str, Any], op: Dict[str, Any]) -> Dict[str, Any]:
+    """Seconds of Ray ``read_parquet(src).materialize()`` through the
+    reference client (S3 under storage, for scheme-less paths)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DATA_PARQUET_FOOTER_NUM_ACTORS", str(op["num_cpus"]))
+    import warnings
+
+    import ray
+    import ray.data
+
+    from alluxiofs import AlluxioFileSystem
+
+    fs = AlluxioFileSystem(
+        etcd_hosts=spec["etcd_host"],
+        etcd_port=int(spec["etcd_port"]),
+        page_size=spec["page_size"],
+        etcd_refresh_workers_interval=0,
+        target_protocol="s3",
+        target_options=op["target_options"],
+    )
+    ray.init(
+        address="local",  # a Ray of its own, never the bench's
+        num_cpus=op["num_cpus"],
+        include_dashboard=False,
+        object_store_memory=op["store_bytes"],
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+
+        def body() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ray.data.read_parquet(op["src"], filesystem=fs).materialize()
+
+        for _ in range(op.get("warmup", 1)):
+            body()
+        out = []
+        for _ in range(op["runs"]):
+            t = time.perf_counter()
+            body()
+            out.append(time.perf_counter() - t)
+        return {"seconds": out}
+    finally:
+        ray.shutdown()
+
+
 def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
     if op["kind"] in ("ranges", "info"):
         return latencies(fs, op)
@@ -151,7 +202,10 @@ def main() -> None:
     else:
         for op in spec["ops"]:
             try:
-                results.append(run_op(fs, op))
+                if op["kind"] == "ray_parquet":
+                    results.append(ray_parquet(spec, op))
+                else:
+                    results.append(run_op(fs, op))
             except Exception as e:
                 results.append({"error": f"{op['kind']}: {e!r}"[:500]})
     sys.stdout.write(json.dumps({"results": results}) + "\n")

@@ -44,14 +44,46 @@ def setup(venv: str) -> Tuple[Optional[str], str]:
             timeout=900,
             check=False,
         )
+    ray_specs = _ray_specs()
+    if ray_specs and not _imports(python, "ray.data, s3fs"):
+        say("installing Ray and s3fs into the reference venv (for S5)")
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "--python", python, *ray_specs, PROTOBUF_PIN],
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
     return python, ""
 
 
-def _has_pyarrow(python: str) -> bool:
+#: The reference client's etcd3 needs this protobuf (see setup_reference_venv.sh).
+PROTOBUF_PIN = "protobuf>=3.20,<3.21"
+
+
+def _ray_specs() -> List[str]:
+    """Ray and s3fs pinned to the versions of this venv (so the two columns
+    run the same Ray), or [] if this venv has no Ray."""
+    try:
+        import ray
+        import s3fs
+    except ImportError:
+        return []
+    return [f"ray[data]=={ray.__version__}", f"s3fs=={s3fs.__version__}"]
+
+
+def _imports(python: str, modules: str) -> bool:
     out = subprocess.run(
-        [python, "-c", "import pyarrow.parquet"], capture_output=True, timeout=120, check=False
+        [python, "-c", f"import {modules}"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"},
     )
     return out.returncode == 0
+
+
+def _has_pyarrow(python: str) -> bool:
+    return _imports(python, "pyarrow.parquet")
 
 
 class Reference:
@@ -61,6 +93,7 @@ class Reference:
         self.python = python
         self.reason = reason
         self.has_pyarrow = bool(python) and _has_pyarrow(python or "")
+        self.has_ray = bool(python) and _imports(python or "", "ray.data, s3fs")
 
     def run(
         self, etcd_hosts: str, ops: List[Dict[str, Any]], timeout: float = 1800

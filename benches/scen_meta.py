@@ -25,7 +25,7 @@ from harness import (
     repeat,
     say,
 )
-from services import stop_ray
+from services import DEAD_S3, stop_ray
 
 RAY_CPUS = 2
 #: Seconds one Ray read may take before S5 gives up on that column.
@@ -128,7 +128,31 @@ def s5(ctx: Ctx) -> None:
         mbps(n, limit.seconds(limit.run(plan, runs=runs))),
         "every page of every file, concurrently; bytes only (no Ray, no decoding)",
     )
-    r.skip("reference", "not run: Ray is not installed in the reference client's venv")
+    say("S5 reference (Ray over alluxiofs 1.0.17, its own Ray instance)")
+    if not ctx.ref.has_ray:
+        r.skip("reference", "Ray/s3fs could not be installed in the reference venv")
+    else:
+        # Our Ray is idle meanwhile; the reference runs in a Ray of its own venv.
+        res = ctx.ref.one(
+            ctx.svc.etcd_hosts,
+            {
+                "kind": "ray_parquet",
+                # 1.0.17 names listed entries by base name, so Ray finds no
+                # files under the directory: it gets the file paths.
+                "src": list(data.ray_keys),
+                "target_options": {**ctx.svc.s3_options, "endpoint_url": DEAD_S3},
+                "num_cpus": RAY_CPUS,
+                "store_bytes": max(512 * MIB, 3 * n),
+                "runs": runs,
+                "warmup": 1,
+            },
+        )
+        add_ref(r, res, lambda s: mbps(n, s))
+        if "reference" in r.runs:
+            r.notes["reference"] = (
+                "given the file paths (1.0.17 lists a directory's entries by base "
+                "name, so Ray finds no files in it); fallback a dead endpoint, as ours"
+            )
     say("S5 ufs (Ray over s3fs -> moto)")
     try:
         r.add("ufs", mbps(n, repeat(lambda: read(s3), runs)))

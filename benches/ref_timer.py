@@ -162,24 +162,13 @@ def ray_parquet(spec: Dict[str, Any], op: Dict[str, Any]) -> Dict[str, Any]:
                 warnings.simplefilter("ignore")
                 ray.data.read_parquet(op["src"], filesystem=fs).materialize()
 
-        for _ in range(op.get("warmup", 1)):
-            body()
-        out = []
-        for _ in range(op["runs"]):
-            t = time.perf_counter()
-            body()
-            out.append(time.perf_counter() - t)
-        return {"seconds": out}
+        return timed_runs(body, op)
     finally:
         ray.shutdown()
 
 
-def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
-    if op["kind"] in ("ranges", "info"):
-        return latencies(fs, op)
-    if op["kind"] == "rss":
-        return rss(fs, op)
-    fn = body(fs, op)
+def timed_runs(fn: Callable[[], Any], op: Dict[str, Any]) -> Dict[str, Any]:
+    """Seconds of ``op["runs"]`` calls of ``fn`` after ``op["warmup"]`` (1)."""
     for _ in range(op.get("warmup", 1)):
         fn()
     out = []
@@ -188,6 +177,14 @@ def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
         fn()
         out.append(time.perf_counter() - t)
     return {"seconds": out}
+
+
+def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
+    if op["kind"] in ("ranges", "info"):
+        return latencies(fs, op)
+    if op["kind"] == "rss":
+        return rss(fs, op)
+    return timed_runs(body(fs, op), op)
 
 
 def main() -> None:

@@ -35,7 +35,10 @@ def pct(values: List[float], q: float) -> float:
     return float(s[round((len(s) - 1) * q)])
 
 
-def make_fs(spec: Dict[str, Any]) -> Any:
+def make_fs(spec: Dict[str, Any], **extra: Any) -> Any:
+    """A reference filesystem on the spec's etcd. A logger is always given:
+    without one, 1.0.17 writes ``logs/user.log`` in the working directory
+    (of every Ray worker too)."""
     from alluxiofs import AlluxioFileSystem
 
     return AlluxioFileSystem(
@@ -45,6 +48,7 @@ def make_fs(spec: Dict[str, Any]) -> Any:
         etcd_refresh_workers_interval=0,
         logger=logging.getLogger("reference-alluxiofs"),
         skip_instance_cache=True,
+        **extra,
     )
 
 
@@ -136,16 +140,7 @@ def ray_parquet(spec: Dict[str, Any], op: Dict[str, Any]) -> Dict[str, Any]:
     import ray
     import ray.data
 
-    from alluxiofs import AlluxioFileSystem
-
-    fs = AlluxioFileSystem(
-        etcd_hosts=spec["etcd_host"],
-        etcd_port=int(spec["etcd_port"]),
-        page_size=spec["page_size"],
-        etcd_refresh_workers_interval=0,
-        target_protocol="s3",
-        target_options=op["target_options"],
-    )
+    fs = make_fs(spec, target_protocol="s3", target_options=op["target_options"])
     ray.init(
         address="local",  # a Ray of its own, never the bench's
         num_cpus=op["num_cpus"],

@@ -27,21 +27,18 @@ _SCHEME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9+.-]*://")
 _OWN_PREFIX = "alluxiofs://"
 #: Under-storage filesystems whose names are the URL without ``scheme://``.
 _URL_NAMED = ("LocalFileSystem", "S3FileSystem", "GCSFileSystem")
-#: Under-storage classes made lazily: (module, class) -> the protocol their
-#: ``unstrip_protocol`` puts in front of a path without a scheme.
-_LAZY_UFS = {("s3fs", "S3FileSystem"): "s3", ("gcsfs", "GCSFileSystem"): "gs"}
+#: Under-storage classes made lazily -> the protocol their ``unstrip_protocol``
+#: puts in front of a path without a scheme.
+_LAZY_UFS = {"s3fs.S3FileSystem": "s3", "gcsfs.GCSFileSystem": "gs"}
 
 
-def _lazy_class(protocol: str) -> Optional[Tuple[str, str, str]]:
-    """``(module, class, protocol)`` if ``protocol``'s fsspec implementation
-    is one of ``_LAZY_UFS`` and not imported yet (then ``fsspec.filesystem``
-    would import it); else ``None``."""
+def _lazy_scheme(protocol: str) -> Optional[str]:
+    """The scheme for scheme-less paths if ``protocol``'s fsspec
+    implementation is one of ``_LAZY_UFS`` and not imported yet (then
+    ``fsspec.filesystem`` would import it); else ``None``."""
     if protocol in fsspec_registry:
         return None  # imported or registered already: nothing to save
-    spec = known_implementations.get(protocol, {}).get("class", "")
-    module, _, cls = spec.rpartition(".")
-    first = _LAZY_UFS.get((module, cls))
-    return (module, cls, first) if first else None
+    return _LAZY_UFS.get(known_implementations.get(protocol, {}).get("class", ""))
 
 
 #: Ranges of one file closer than this are read as one (``cat_ranges``).
@@ -99,16 +96,16 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._ufs: Optional[AbstractFileSystem] = fs
         self._ufs_options = dict(target_options or {})
         self._ufs_lock = threading.Lock()
-        # Class name and first protocol of a known under storage whose module
-        # is imported only when the filesystem is first needed (see `fs`).
-        self._lazy_ufs: Optional[Tuple[str, str, str]] = None
+        # Scheme of a known under storage whose module is imported only when
+        # the filesystem is first needed (see `fs`).
+        self._lazy_scheme: Optional[str] = None
         if fs is not None:
             proto = fs.protocol
             self.target_protocol: Optional[str] = proto if isinstance(proto, str) else proto[0]
         elif target_protocol is not None:
             self.target_protocol = target_protocol
-            self._lazy_ufs = _lazy_class(target_protocol)
-            if self._lazy_ufs is None:
+            self._lazy_scheme = _lazy_scheme(target_protocol)
+            if self._lazy_scheme is None:
                 self._ufs = fsspec.filesystem(target_protocol, **self._ufs_options)
         else:
             self.target_protocol = None
@@ -131,12 +128,17 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         GCS it is made on first use: importing s3fs takes ~0.4 s, which every
         new process that unpickles this filesystem (each Ray worker and actor)
         would pay without ever falling back."""
-        if self._ufs is None and self._lazy_ufs is not None:
+        if self._ufs_pending:
             with self._ufs_lock:
                 if self._ufs is None:
                     assert self.target_protocol is not None
                     self._ufs = fsspec.filesystem(self.target_protocol, **self._ufs_options)
         return self._ufs
+
+    @property
+    def _ufs_pending(self) -> bool:
+        """Whether the under-storage filesystem is still to be made."""
+        return self._ufs is None and self._lazy_scheme is not None
 
     # ── paths ──
 
@@ -162,10 +164,10 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             path = path[len(_OWN_PREFIX) :]
         if _SCHEME.match(path):
             return path
-        if self._lazy_ufs is not None and self._ufs is None:
+        if self._ufs_pending:
             # What the filesystem's unstrip_protocol returns for a path
             # without a scheme, without importing it.
-            full = f"{self._lazy_ufs[2]}://{path}"
+            full = f"{self._lazy_scheme}://{path}"
         elif self.fs is None:
             raise ValueError(
                 f"path {path!r} has no scheme (like s3://) and no target_protocol or fs "
@@ -190,7 +192,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _names_from_url(self) -> bool:
         """Whether fsspec names are the URL without ``scheme://`` (computed in
         Rust then), as for local paths and ``bucket/key`` stores."""
-        if self._lazy_ufs is not None and self._ufs is None:
+        if self._ufs_pending:
             return True  # one of _LAZY_UFS's classes, all in _URL_NAMED
         return type(self.fs).__qualname__ in _URL_NAMED and type(self.fs).__module__.startswith(
             ("fsspec.implementations.local", "s3fs.", "gcsfs.")

@@ -40,6 +40,7 @@ fn meta() -> FileMeta {
         ufs_path: "s3://bucket/path/to/file".into(),
         length: 2500,
         mtime_ms: 1_700_000_000_000,
+        content_hash: "0cc175b9c0f1b6a831c399e269772661".into(),
     }
 }
 
@@ -406,13 +407,30 @@ async fn restart_with_same_page_size_keeps_pages_and_meta() {
         store.set_file_meta(ID, meta()).unwrap();
         store.set_file_meta(OTHER, meta()).unwrap();
     }
+    // A record written before content hashes were kept still loads.
+    let old = dir
+        .path()
+        .join("pages")
+        .join(&OTHER[..2])
+        .join(OTHER)
+        .join("meta.json");
+    let m = meta();
+    let text = format!(
+        r#"{{"ufs_path":"{}","length":{},"mtime_ms":{}}}"#,
+        m.ufs_path, m.length, m.mtime_ms
+    );
+    std::fs::write(&old, text).unwrap();
     let store = open(dir.path(), 100, 10_000);
     for i in 0..3 {
         assert_eq!(store.get(ID, i).await.unwrap(), Some(data(i as u8, 100)));
     }
     assert_eq!(store.get(ID, 3).await.unwrap(), Some(data(3, 20)));
     assert_eq!(store.file_meta(ID), Some(meta()));
-    assert_eq!(store.file_meta(OTHER), Some(meta()));
+    let without_hash = FileMeta {
+        content_hash: String::new(),
+        ..meta()
+    };
+    assert_eq!(store.file_meta(OTHER), Some(without_hash));
     assert_eq!(store.cached_bytes(ID), 320);
     let stats = store.stats();
     assert_eq!((stats.used_bytes, stats.pages), (320, 4));

@@ -148,6 +148,7 @@ def run_worker(
     node_response: Optional[str] = None,
     readahead_pages: Optional[str] = None,
     readahead_max_pages: Optional[str] = None,
+    metadata_sync_interval: Optional[str] = None,
 ) -> None:
     """Runs a cache worker in this process until SIGINT/SIGTERM (``alluxiofs worker``)."""
 

@@ -45,6 +45,13 @@ def _add_worker_args(p: argparse.ArgumentParser) -> None:
         "sequential scan (default 4 x the window, at least 16)",
     )
     p.add_argument(
+        "--metadata-sync-interval",
+        default=None,
+        help="seconds /v1/info answers a cached file from its record before asking the "
+        "under storage again; a changed file then loses its cached pages "
+        "(default 60; 0 = always ask; -1 = once)",
+    )
+    p.add_argument(
         "--etcd-hosts", default=None, help="register in etcd (comma list of host[:port])"
     )
     p.add_argument(
@@ -114,6 +121,7 @@ def _run_worker(args: argparse.Namespace) -> int:
             "node_response",
             "readahead_pages",
             "readahead_max_pages",
+            "metadata_sync_interval",
         )
     }
     # The worker handles SIGINT/SIGTERM itself (graceful shutdown); Python's

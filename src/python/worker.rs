@@ -18,7 +18,7 @@ use crate::worker::server::{run_until, termination_signal};
     etcd_username=None, etcd_password=None, lease_ttl=None, oss_strict=false, identity=None,
     s3_endpoint=None, s3_region=None, s3_access_key_id=None, s3_secret_access_key=None,
     virtual_nodes=None, node_response=None, readahead_pages=None,
-    readahead_max_pages=None,
+    readahead_max_pages=None, metadata_sync_interval=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_worker(
@@ -47,6 +47,7 @@ pub fn run_worker(
     node_response: Option<String>,
     readahead_pages: Option<String>,
     readahead_max_pages: Option<String>,
+    metadata_sync_interval: Option<String>,
 ) -> PyResult<()> {
     let input = WorkerInput {
         host,
@@ -65,6 +66,7 @@ pub fn run_worker(
         node_response,
         readahead_pages,
         readahead_max_pages,
+        metadata_sync_interval,
         cluster: ConfigInput {
             etcd_hosts,
             etcd_port,

@@ -16,6 +16,9 @@ pub const DEFAULT_READAHEAD_PAGES: u64 = 16;
 /// Default readahead window on local files: one page (a read costs little
 /// per call, and a bigger window would only slow down random reads).
 pub const DEFAULT_LOCAL_READAHEAD_PAGES: u64 = 1;
+/// Default of `metadata_sync_interval`: a minute, so a file read often is
+/// checked against the under storage about once a minute, not on every `info`.
+pub const DEFAULT_METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// Largest readahead window accepted.
 pub const MAX_READAHEAD_PAGES: u64 = 1024;
 
@@ -58,6 +61,9 @@ pub struct WorkerInput {
     /// Most pages one under-storage read may bring for a multi-page range or
     /// a detected sequential scan (default 4 x `readahead_pages`, at least 16).
     pub readahead_max_pages: Option<String>,
+    /// Seconds `/v1/info` answers a file from its record before asking the
+    /// under storage again (default 60; 0 = always ask; -1 = once).
+    pub metadata_sync_interval: Option<String>,
     /// Cluster settings shared with the client: `etcd_hosts` (register and
     /// find peers), or `worker_hosts` (static peers, for load jobs),
     /// `page_size`, `cluster_name`, `options`, etcd credentials.
@@ -95,6 +101,9 @@ pub struct WorkerConfig {
     /// Most pages per under-storage read (>= the window); `None`: 4 x the
     /// window, at least 16.
     pub readahead_max_pages: Option<u64>,
+    /// How long `/v1/info` trusts a file's record before asking the under
+    /// storage again; `None`: checked once (see [`crate::worker::meta_sync`]).
+    pub metadata_sync_interval: Option<Duration>,
     /// Page size in bytes.
     pub page_size: u64,
     /// Cluster name (etcd prefix).
@@ -204,8 +213,25 @@ impl WorkerConfig {
                 )));
             }
         }
+        let metadata_sync_interval = match i.metadata_sync_interval.as_deref().map(str::trim) {
+            None => Some(DEFAULT_METADATA_SYNC_INTERVAL),
+            Some("-1") => None,
+            Some(t) => match t.parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => {
+                    Some(Duration::from_secs_f64(s))
+                }
+                _ => {
+                    return Err(invalid(
+                        "metadata_sync_interval",
+                        t,
+                        "expected seconds >= 0, or -1 for never",
+                    ))
+                }
+            },
+        };
         Ok(Self {
             node_response,
+            metadata_sync_interval,
             readahead_pages,
             readahead_max_pages,
             advertise_host: i.advertise_host.clone().unwrap_or_else(|| host.clone()),

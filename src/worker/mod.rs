@@ -5,6 +5,7 @@ pub mod config;
 pub mod file_info;
 pub mod identity_file;
 pub mod load_job;
+pub mod meta_sync;
 pub mod page_store;
 pub mod query;
 pub mod registration;

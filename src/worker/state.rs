@@ -17,6 +17,7 @@ use crate::path_id::path_id;
 use crate::ring::Ring;
 use crate::worker::config::{self_as_peer, WorkerConfig};
 use crate::worker::load_job::LoadJobs;
+use crate::worker::meta_sync::MetaSync;
 use crate::worker::page_store::{FileMeta, PageStore, SpanLimits};
 use crate::worker::ufs::Ufs;
 use crate::worker_info::WorkerInfo;
@@ -36,6 +37,7 @@ struct Inner {
     jobs: LoadJobs,
     http: reqwest::Client,
     stat_flights: StatFlights,
+    meta_sync: MetaSync,
 }
 
 type StatKey = (String, String);
@@ -125,6 +127,7 @@ impl Worker {
                 jobs: LoadJobs::default(),
                 http,
                 stat_flights: StatFlights::default(),
+                meta_sync: MetaSync::default(),
             }),
         })
     }
@@ -152,6 +155,10 @@ impl Worker {
     /// HTTP client for talking to peers.
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+    /// When each file's record was last checked against the under storage.
+    pub(crate) fn meta_sync(&self) -> &MetaSync {
+        &self.inner.meta_sync
     }
 
     /// The ring of all workers (just this one when standalone).
@@ -191,8 +198,10 @@ impl Worker {
                     ufs_path: url.to_owned(),
                     length: st.length,
                     mtime_ms: st.mtime_ms,
+                    content_hash: st.content_hash,
                 };
                 self.store().set_file_meta(id, meta.clone())?;
+                self.inner.meta_sync.checked(id);
                 Ok(meta)
             })
             .await
@@ -261,7 +270,9 @@ impl Worker {
 
     /// Drops cached pages and metadata of `url` (after a write, move or delete).
     pub fn invalidate(&self, url: &str) {
-        self.store().remove_file(&path_id(url));
+        let id = path_id(url);
+        self.inner.meta_sync.forget(&id);
+        self.store().remove_file(&id);
     }
 
     /// Percentage of `url`'s bytes cached here.
@@ -302,6 +313,7 @@ mod tests {
             ufs_path: "s3://b/k".into(),
             length,
             mtime_ms: 0,
+            content_hash: String::new(),
         }
     }
 

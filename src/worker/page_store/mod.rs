@@ -68,6 +68,10 @@ pub struct FileMeta {
     pub length: u64,
     /// UFS modification time, milliseconds since the epoch.
     pub mtime_ms: i64,
+    /// UFS content hash (S3 ETag) when the file was recorded; empty if the
+    /// storage has none (local files) or the record predates it.
+    #[serde(default)]
+    pub content_hash: String,
 }
 
 /// A snapshot of the store's counters.

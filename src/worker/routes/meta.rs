@@ -55,11 +55,12 @@ pub async fn files(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<B
     .await
 }
 
-/// `GET /v1/info?path=`: a one-element array describing `path`.
+/// `GET /v1/info?path=`: a one-element array describing `path` (see
+/// [`crate::worker::meta_sync`] for when the under storage is asked).
 pub async fn info(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Body> {
     respond(&w, async {
         let path = Query::parse(q.as_deref())?.require_form("path")?;
-        let st = w.ufs().stat(&path).await?;
+        let st = w.file_status(&path).await?;
         Ok(json(crate::gson::to_string(&[file_info(&w, st)?])))
     })
     .await

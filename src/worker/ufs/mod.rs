@@ -177,6 +177,11 @@ impl Ufs {
         Ok(format!("/{}", self.roots.resolve(url)?.rel()))
     }
 
+    /// The cleaned form of `url`, checked against the roots (no storage access).
+    pub fn cleaned(&self, url: &str) -> Result<String> {
+        Ok(self.roots.resolve(url)?.url().to_owned())
+    }
+
     /// Status of a file or directory; `NotFound` if absent. On S3 a directory
     /// is any prefix with keys under it, or the root itself.
     pub async fn stat(&self, url: &str) -> Result<UfsStatus> {

@@ -87,6 +87,32 @@ def test_static_cluster(dataset: Path) -> None:
         assert all(health(p) for p in c.worker_ports)
 
 
+@pytest.mark.parametrize("interval", ["-1", "0"])
+def test_metadata_sync_interval_reaches_the_workers(dataset: Path, interval: str) -> None:
+    """A file rewritten behind the cache: with -1 (check once) info and reads
+    keep describing the cached version; with 0 (always ask) info sees the new
+    one and reads return its bytes."""
+    from alluxiofs import AlluxioFileSystem
+
+    args = ["--workers", "2", "--ufs", f"file://{dataset}", "--metadata-sync-interval", interval]
+    with ClusterProcess(args) as c:
+        fs = AlluxioFileSystem(
+            worker_hosts=c.info["worker_hosts"], target_protocol="file", skip_instance_cache=True
+        )
+        path = str(dataset / "sub" / "b.bin")
+        assert fs.cat_file(path) == b"hello"
+        assert fs.info(path)["size"] == 5
+        st = os.stat(path)
+        (dataset / "sub" / "b.bin").write_bytes(b"hello, world")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        if interval == "-1":
+            assert fs.info(path)["size"] == 5
+            assert fs.cat_file(path) == b"hello"
+        else:
+            assert fs.info(path)["size"] == 12
+            assert fs.cat_file(path) == b"hello, world"
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     r = subprocess.run(
         [

@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-size", default=None, help="page store quota per worker (default 1GB)")
     p.add_argument("--lease-ttl", default="10", help="etcd lease TTL in seconds (default 10)")
     p.add_argument("--oss-strict", action="store_true", help="workers serve only the OSS endpoints")
+    p.add_argument(
+        "--metadata-sync-interval",
+        default=None,
+        help="seconds a worker answers info of a cached file from its record before asking "
+        "the under storage again (default 60; 0 = always ask; -1 = once)",
+    )
     p.add_argument("--s3-endpoint", default=None)
     p.add_argument("--s3-region", default=None)
     p.add_argument("--s3-access-key-id", default=None)
@@ -91,6 +97,7 @@ class LocalCluster:
         lease_ttl: str = "10",
         oss_strict: bool = False,
         s3: Optional[Dict[str, Optional[str]]] = None,
+        metadata_sync_interval: Optional[str] = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers {workers}: need at least 1")
@@ -109,6 +116,7 @@ class LocalCluster:
             ("--page-size", page_size),
             ("--cache-size", cache_size),
             ("--lease-ttl", lease_ttl),
+            ("--metadata-sync-interval", metadata_sync_interval),
         ):
             if value is not None:
                 self._common += [flag, value]
@@ -247,6 +255,7 @@ def run_local_cluster(args: argparse.Namespace) -> int:
         cache_size=args.cache_size,
         lease_ttl=args.lease_ttl,
         oss_strict=args.oss_strict,
+        metadata_sync_interval=args.metadata_sync_interval,
         s3={
             "endpoint": args.s3_endpoint,
             "region": args.s3_region,

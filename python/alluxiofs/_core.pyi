@@ -89,7 +89,8 @@ class Client:
         """The ``n`` workers owning ``key`` (a full UFS path, used verbatim), in ring order."""
     def info(self, path: str, fsspec: bool = False) -> Dict[str, Any]:
         """Status of ``path`` from its worker (``fsspec=True``: plus the fsspec
-        ``name`` (the URL without ``scheme://``), ``alluxio_name`` and ``size``)."""
+        ``name`` (the URL without ``scheme://``), ``alluxio_name``, ``size`` and
+        ``mtime``, a UTC ``datetime``)."""
     def list(self, path: str, fsspec: bool = False) -> List[Dict[str, Any]]:
         """Entries of the directory ``path`` (or the file itself); ``fsspec`` as for ``info``."""
     def read(

@@ -198,13 +198,6 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             ("fsspec.implementations.local", "s3fs.", "gcsfs.")
         )
 
-    def _fsspec_dicts(self, sts: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        """Adds ``mtime`` to dicts that have the fsspec keys already."""
-        fromts, utc = datetime.datetime.fromtimestamp, datetime.timezone.utc
-        for st in sts:
-            st["mtime"] = fromts((st["last_modification_time_ms"] or 0) / 1000, tz=utc)
-        return sts
-
     def _info_dict(self, st: Dict[str, Any]) -> Dict[str, Any]:
         info = dict(st)
         mtime_ms = st.get("last_modification_time_ms") or 0
@@ -221,7 +214,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
         def from_alluxio() -> List[Dict[str, Any]]:
             if self._names_from_url:
-                return self._fsspec_dicts(self.client._core.list(url, True))
+                return self.client._core.list(url, True)
             return [self._info_dict(s) for s in self.client._core.list(url)]
 
         def from_ufs() -> List[Dict[str, Any]]:
@@ -245,7 +238,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return self._fallback.run(
             "info",
             lambda: (
-                self._fsspec_dicts([self.client._core.info(url, True)])[0]
+                self.client._core.info(url, True)
                 if self._names_from_url
                 else self._info_dict(self.client._core.info(url))
             ),

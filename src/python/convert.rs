@@ -82,11 +82,60 @@ pub fn status_dicts<'py>(
     fsspec: bool,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let t = template(py, fsspec)?;
-    all.iter().map(|s| build(&t, s, fsspec)).collect()
+    let mut mtimes = Mtimes::new(py)?;
+    all.iter()
+        .map(|s| {
+            let d = build(&t, s, fsspec)?;
+            if fsspec {
+                d.set_item(intern!(py, "mtime"), mtimes.get(s.mtime_ms)?)?;
+            }
+            Ok(d)
+        })
+        .collect()
+}
+
+/// `mtime` values: timezone-aware `datetime`s, as fsspec's `modified()`
+/// returns. Entries listed in a row often share a time (files written by one
+/// job): an entry equal to the one before shares its object.
+struct Mtimes<'py> {
+    fromtimestamp: Bound<'py, PyAny>,
+    utc: Bound<'py, PyAny>,
+    last: Option<(i64, Bound<'py, PyAny>)>,
+}
+
+impl<'py> Mtimes<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        // Looked up once per interpreter: `info` makes one of these per call.
+        static FUNCS: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+        let (f, utc) = FUNCS.get_or_try_init(py, || -> PyResult<_> {
+            let dt = py.import("datetime")?;
+            Ok((
+                dt.getattr("datetime")?.getattr("fromtimestamp")?.unbind(),
+                dt.getattr("timezone")?.getattr("utc")?.unbind(),
+            ))
+        })?;
+        Ok(Self {
+            fromtimestamp: f.bind(py).clone(),
+            utc: utc.bind(py).clone(),
+            last: None,
+        })
+    }
+
+    fn get(&mut self, ms: i64) -> PyResult<Bound<'py, PyAny>> {
+        if let Some((at, v)) = &self.last {
+            if *at == ms {
+                return Ok(v.clone());
+            }
+        }
+        #[allow(clippy::cast_precision_loss)] // ms since 1970 fit f64 exactly
+        let v = self.fromtimestamp.call1((ms as f64 / 1000.0, &self.utc))?;
+        self.last = Some((ms, v.clone()));
+        Ok(v)
+    }
 }
 
 /// A dict with every key [`build`] sets, in its order, plus `mtime` for
-/// fsspec dicts (the caller adds it), all `None`; made once per interpreter
+/// fsspec dicts, all `None`; made once per interpreter
 /// (never handed out: only copied).
 fn template(py: Python<'_>, fsspec: bool) -> PyResult<Bound<'_, PyDict>> {
     static STATUS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -210,8 +259,8 @@ fn text<'py>(py: Python<'py>, value: &str) -> Bound<'py, PyString> {
 
 /// [`status_dict`] plus the fsspec keys, for filesystems whose names are the
 /// URL without its `scheme://` (local paths, `bucket/key`): `name` (that),
-/// `alluxio_name` (the worker's `name`), `size` (0 for a directory). The
-/// caller sets `mtime` (present, `None`).
+/// `alluxio_name` (the worker's `name`), `size` (0 for a directory), `mtime`
+/// (a UTC `datetime`).
 pub fn fsspec_dict<'py>(py: Python<'py>, s: &FileStatus) -> PyResult<Bound<'py, PyDict>> {
-    build(&template(py, true)?, s, true)
+    Ok(status_dicts(py, std::slice::from_ref(s), true)?.remove(0))
 }

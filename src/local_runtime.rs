@@ -10,10 +10,8 @@
 //! [`crate::client::http::Http`] keeps a client per thread for them (see
 //! [`client`]). Rebuilt after `fork` (the parent's is forgotten, never
 //! dropped, as its sockets and epoll instance are shared with the parent).
-//! A thread gets one only from its [`WARM_UP_CALLS`]th short call on (pool
-//! threads that make a call or two, as PyArrow's and Ray's I/O pools do,
-//! would pay a runtime and fresh connections for nothing), and at most
-//! [`MAX_LOCAL`] live at once; other threads use the shared runtime.
+//! At most [`MAX_LOCAL`] live at once; threads beyond that use the shared
+//! runtime.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -25,8 +23,6 @@ use crate::error::{Error, Result};
 
 /// Most threads with a runtime of their own at once, process-wide.
 pub const MAX_LOCAL: usize = 32;
-/// Short calls a thread makes on the shared runtime before it gets its own.
-pub const WARM_UP_CALLS: u32 = 16;
 
 /// Runtimes alive now (reset in a forked child, whose other threads are gone).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -48,12 +44,10 @@ thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
     /// Set while this thread runs a future in [`block_on`].
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
-    /// Short calls this thread made without a runtime of its own.
-    static CALLS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// This thread's runtime, made at its [`WARM_UP_CALLS`]th call; `None`
-/// before, when [`MAX_LOCAL`] threads have one already or it cannot be built.
+/// This thread's runtime, made on first use; `None` when [`MAX_LOCAL`]
+/// threads have one already or it cannot be built.
 fn runtime() -> Option<Rc<tokio::runtime::Runtime>> {
     let pid = std::process::id();
     LOCAL
@@ -65,11 +59,6 @@ fn runtime() -> Option<Rc<tokio::runtime::Runtime>> {
             }
             if let Some(l) = slot.as_ref() {
                 return Some(l.rt.clone());
-            }
-            let calls = CALLS.get().saturating_add(1);
-            CALLS.set(calls);
-            if calls < WARM_UP_CALLS {
-                return None;
             }
             if LIVE.fetch_add(1, Ordering::Relaxed) >= MAX_LOCAL {
                 LIVE.fetch_sub(1, Ordering::Relaxed);
@@ -151,29 +140,8 @@ pub fn after_fork_in_child() {
 mod tests {
     use super::*;
 
-    /// Makes the short calls after which this thread has its own runtime.
-    fn warm_up() {
-        for _ in 0..WARM_UP_CALLS {
-            let _ = block_on(async {});
-        }
-    }
-
-    #[test]
-    fn a_thread_gets_one_only_after_its_warm_up() {
-        std::thread::spawn(|| {
-            for _ in 1..WARM_UP_CALLS {
-                assert!(block_on(async {}).is_err());
-            }
-            assert!(block_on(async {}).is_ok());
-            assert!(block_on(async {}).is_ok());
-        })
-        .join()
-        .unwrap();
-    }
-
     #[test]
     fn runs_on_the_calling_thread_and_refuses_nesting() {
-        warm_up();
         let me = std::thread::current().id();
         let out = block_on(async {
             assert!(active());
@@ -188,7 +156,6 @@ mod tests {
     #[test]
     fn clients_are_per_thread_and_per_id() {
         let build = || Ok(reqwest::Client::new());
-        warm_up();
         let ids = block_on(async {
             client(1, build).unwrap();
             client(1, || panic!("built twice")).unwrap();
@@ -206,7 +173,6 @@ mod tests {
             .map(|_| {
                 let b = barrier.clone();
                 std::thread::spawn(move || {
-                    warm_up();
                     let got = block_on(async {}).is_ok();
                     b.wait(); // hold the runtime until all have tried
                     got
@@ -221,10 +187,7 @@ mod tests {
             .count();
         assert!((1..=MAX_LOCAL).contains(&got), "{got}");
         // Exited threads gave theirs back.
-        let again = std::thread::spawn(|| {
-            warm_up();
-            block_on(async {}).is_ok()
-        });
+        let again = std::thread::spawn(|| block_on(async {}).is_ok());
         assert!(again.join().unwrap());
     }
 }

@@ -9,7 +9,6 @@ pub mod config;
 pub mod error;
 pub mod gson;
 pub mod identity;
-pub mod local_runtime;
 pub mod membership;
 pub mod murmur3;
 pub mod path_id;

@@ -125,7 +125,6 @@ pub fn current() -> Result<Arc<ProcessState>> {
 
 /// Called in a forked child: forget the parent's state without touching it.
 pub fn after_fork_in_child() {
-    crate::local_runtime::after_fork_in_child();
     // `try_write`: a lock held by a parent thread at fork time is never released.
     if let Some(mut slot) = STATE.try_write() {
         if let Some(old) = slot.take() {

@@ -2,14 +2,12 @@
 //! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
-use crate::local_runtime;
 use crate::wire::FILE_SIZE_HEADER;
 use crate::worker_info::WorkerInfo;
 
@@ -45,33 +43,11 @@ pub fn template_encode(v: &str) -> String {
     out
 }
 
-/// The pooled HTTP client for workers. Inside
-/// [`crate::local_runtime::block_on`] requests go through a client of the
-/// calling thread instead (its connections live on that thread's runtime).
+/// The pooled HTTP client for workers.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     timeout: Duration,
-    /// Settings of the per-thread clients.
-    io: IoConfig,
-    /// Names this client's per-thread clients.
-    id: u64,
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-/// Idle connections a thread keeps per worker: its calls there are short
-/// (one or two requests, see `run_blocking_small`).
-const LOCAL_IDLE_PER_HOST: usize = 2;
-
-fn build_client(io: &IoConfig, idle_per_host: usize) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(idle_per_host)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .connect_timeout(io.timeout.min(Duration::from_secs(5)))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))
 }
 
 fn message_of(body: &[u8]) -> String {
@@ -109,23 +85,17 @@ pub fn status_error(worker: &str, status: u16, body: &[u8]) -> Error {
 impl Http {
     /// Builds the client: keep-alive pool, connect and request timeouts.
     pub fn new(io: &IoConfig) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(io.concurrency)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(io.timeout.min(Duration::from_secs(5)))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            client: build_client(io, io.concurrency)?,
+            client,
             timeout: io.timeout,
-            io: io.clone(),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
-    }
-
-    /// The client for this call: the shared one, or this thread's inside a
-    /// thread-local runtime (a connection made there must not reach the
-    /// shared pool, where other threads would wait on it forever).
-    fn pick(&self) -> Result<reqwest::Client> {
-        if local_runtime::active() {
-            local_runtime::client(self.id, || build_client(&self.io, LOCAL_IDLE_PER_HOST))
-        } else {
-            Ok(self.client.clone())
-        }
     }
 
     fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {
@@ -173,7 +143,7 @@ impl Http {
     ) -> Result<(String, reqwest::Response)> {
         let authority = worker.http_authority();
         let url = format!("http://{authority}{path_and_query}");
-        let mut req = self.pick()?.request(method, &url).timeout(self.timeout);
+        let mut req = self.client.request(method, &url).timeout(self.timeout);
         if let Some(b) = body {
             req = req
                 .header("Content-Type", "application/octet-stream")

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::errors::to_pyerr;
 use crate::error::Result;
-use crate::{local_runtime, runtime};
+use crate::runtime;
 
 /// How often a blocked call wakes up to let Python handle signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(200);
@@ -16,32 +16,6 @@ const SIGNAL_POLL: Duration = Duration::from_millis(200);
 enum Outcome<T> {
     Done(Result<T>),
     Interrupted(PyErr),
-}
-
-/// `fut`, or the pending signal's (Ctrl-C) exception, polled every
-/// [`SIGNAL_POLL`].
-async fn until_signal<T, F>(fut: F) -> Outcome<T>
-where
-    F: Future<Output = Result<T>>,
-{
-    tokio::pin!(fut);
-    loop {
-        tokio::select! {
-            r = &mut fut => return Outcome::Done(r),
-            () = tokio::time::sleep(SIGNAL_POLL) => {
-                if let Err(e) = Python::attach(|py| py.check_signals()) {
-                    return Outcome::Interrupted(e);
-                }
-            }
-        }
-    }
-}
-
-fn finish<T>(outcome: Outcome<T>) -> PyResult<T> {
-    match outcome {
-        Outcome::Done(r) => r.map_err(to_pyerr),
-        Outcome::Interrupted(e) => Err(e),
-    }
 }
 
 /// Runs `fut` to completion on the process runtime with the GIL released.
@@ -52,24 +26,25 @@ where
     T: Send,
 {
     let state = runtime::current().map_err(to_pyerr)?;
-    finish(py.detach(|| state.runtime().block_on(until_signal(fut))))
-}
-
-/// As [`run_blocking`], for a short call (one or two requests): runs on this
-/// thread's own runtime when it has one (see [`crate::local_runtime`]),
-/// saving two thread hand-offs per request.
-pub fn run_blocking_small<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
-where
-    F: Future<Output = Result<T>> + Send,
-    T: Send,
-{
-    let state = runtime::current().map_err(to_pyerr)?;
-    finish(
-        py.detach(|| match local_runtime::block_on(until_signal(fut)) {
-            Ok(outcome) => outcome,
-            Err(waiting) => state.runtime().block_on(waiting),
-        }),
-    )
+    let outcome = py.detach(|| {
+        state.runtime().block_on(async {
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    r = &mut fut => return Outcome::Done(r),
+                    () = tokio::time::sleep(SIGNAL_POLL) => {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            return Outcome::Interrupted(e);
+                        }
+                    }
+                }
+            }
+        })
+    });
+    match outcome {
+        Outcome::Done(r) => r.map_err(to_pyerr),
+        Outcome::Interrupted(e) => Err(e),
+    }
 }
 
 /// Runs a long-lived service (the worker) on the process runtime with the GIL

@@ -10,9 +10,8 @@ level is taken over the next 10 % and the "end" level over the last 10 %: the me
 the reads in flight at one sample are not mistaken for a leak), the maximum
 for fds. Proven per process: 0 errors, 0 wrong bytes, no fallback to the under
 storage, RSS growth end/warm < 5 %, non-socket fds at the end <= warm + 2, and
-sockets either the same (+2) or within the HTTP pools' bound (the shared pool
-keeps up to ``concurrency`` idle connections per worker for 60 s, and each
-reader thread up to 2 per worker for its short calls, so under bursts the
+sockets either the same (+2) or within the HTTP pool's bound (the pool keeps up
+to ``concurrency`` idle connections per worker for 60 s, so under bursts its
 high-water mark creeps up towards that bound; a leak would pass it). The
 workers' RSS and fds are sampled too (reported, not asserted).
 
@@ -57,10 +56,7 @@ MAX_RSS_GROWTH, FD_SLACK = 0.05, 2
 #: The client's ``concurrency`` (its default, given explicitly): the HTTP pool
 #: keeps at most this many idle connections per worker.
 CONCURRENCY = 64
-#: Idle connections per worker each thread keeps for its short calls
-#: (``LOCAL_IDLE_PER_HOST`` in ``src/client/http.rs``).
-THREAD_IDLE = 2
-#: Sockets besides the worker pools (etcd, spare).
+#: Sockets besides the worker pool (etcd, spare).
 OTHER_SOCKETS = 6
 
 pytestmark = pytest.mark.timeout(900)
@@ -266,7 +262,7 @@ def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> N
         "R8 soak",
         seconds=duration,
         readers=PROCESSES * THREADS,
-        pool_bound=WORKERS * (CONCURRENCY + THREADS * THREAD_IDLE) + OTHER_SOCKETS,
+        pool_bound=WORKERS * CONCURRENCY + OTHER_SOCKETS,
         reads=totals["reads"],
         GB=totals["bytes"] / 2**30,
         errors=len(failed),
@@ -281,7 +277,7 @@ def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> N
         assert r["reads"] > 100, r
         assert lv["growth_pct"] < 100 * MAX_RSS_GROWTH, f"process {i}: RSS grew {lv}"
         assert lv["other_fds_end"] <= lv["other_fds_warm"] + FD_SLACK, f"process {i}: fds grew {lv}"
-        pool_bound = WORKERS * (CONCURRENCY + THREADS * THREAD_IDLE) + OTHER_SOCKETS
+        pool_bound = WORKERS * CONCURRENCY + OTHER_SOCKETS
         assert (
             lv["sockets_end"] <= lv["sockets_warm"] + FD_SLACK or lv["sockets_end"] <= pool_bound
         ), f"process {i}: sockets beyond the pool's bound {pool_bound}: {lv}"

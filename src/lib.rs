@@ -14,6 +14,7 @@ pub mod murmur3;
 pub mod path_id;
 pub mod ring;
 pub mod runtime;
+pub mod short_runtime;
 pub mod size;
 pub mod wire;
 pub mod worker;

@@ -2,12 +2,15 @@
 //! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
 
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
+use crate::short_runtime;
 use crate::wire::FILE_SIZE_HEADER;
 use crate::worker_info::WorkerInfo;
 
@@ -43,11 +46,31 @@ pub fn template_encode(v: &str) -> String {
     out
 }
 
-/// The pooled HTTP client for workers.
+/// The pooled HTTP client for workers. Inside
+/// [`crate::short_runtime::block_on`] requests go through a second client
+/// whose connections live on that runtime.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     timeout: Duration,
+    /// Settings of the short-call client.
+    io: IoConfig,
+    /// The short-call client and the runtime generation it was built for.
+    short: Arc<Mutex<Option<(u64, reqwest::Client)>>>,
+}
+
+/// Idle connections the short-call client keeps per worker: one call runs
+/// on it at a time, of one or two requests (see `run_blocking_small`).
+pub const SHORT_IDLE_PER_HOST: usize = 2;
+
+fn build_client(io: &IoConfig, idle_per_host: usize) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(idle_per_host)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .connect_timeout(io.timeout.min(Duration::from_secs(5)))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))
 }
 
 fn message_of(body: &[u8]) -> String {
@@ -85,17 +108,35 @@ pub fn status_error(worker: &str, status: u16, body: &[u8]) -> Error {
 impl Http {
     /// Builds the client: keep-alive pool, connect and request timeouts.
     pub fn new(io: &IoConfig) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(io.concurrency)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .connect_timeout(io.timeout.min(Duration::from_secs(5)))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            client,
+            client: build_client(io, io.concurrency)?,
             timeout: io.timeout,
+            io: io.clone(),
+            short: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The client for this call: the shared one, or the short-call client
+    /// inside the short-call runtime (a connection made there must not reach
+    /// the shared pool, where nobody would drive it).
+    fn pick(&self) -> Result<reqwest::Client> {
+        let generation = short_runtime::generation();
+        if generation == 0 {
+            return Ok(self.client.clone());
+        }
+        let mut slot = self.short.lock();
+        if let Some((g, c)) = slot.as_ref() {
+            if *g == generation {
+                return Ok(c.clone());
+            }
+        }
+        if let Some(old) = slot.take() {
+            // Built on a runtime from before a fork: leave its sockets alone.
+            std::mem::forget(old);
+        }
+        let c = build_client(&self.io, SHORT_IDLE_PER_HOST)?;
+        *slot = Some((generation, c.clone()));
+        Ok(c)
     }
 
     fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {
@@ -143,7 +184,7 @@ impl Http {
     ) -> Result<(String, reqwest::Response)> {
         let authority = worker.http_authority();
         let url = format!("http://{authority}{path_and_query}");
-        let mut req = self.client.request(method, &url).timeout(self.timeout);
+        let mut req = self.pick()?.request(method, &url).timeout(self.timeout);
         if let Some(b) = body {
             req = req
                 .header("Content-Type", "application/octet-stream")

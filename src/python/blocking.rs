@@ -7,8 +7,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use super::errors::to_pyerr;
+use super::exit;
 use crate::error::Result;
-use crate::runtime;
+use crate::{runtime, short_runtime};
 
 /// How often a blocked call wakes up to let Python handle signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(200);
@@ -18,6 +19,35 @@ enum Outcome<T> {
     Interrupted(PyErr),
 }
 
+/// `fut`, or the pending signal's (Ctrl-C) exception, polled every
+/// [`SIGNAL_POLL`].
+async fn until_signal<T, F>(fut: F) -> Outcome<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Outcome::Done(r),
+            () = tokio::time::sleep(SIGNAL_POLL) => {
+                if exit::settled_elsewhere() {
+                    continue; // no GIL for this thread any more
+                }
+                if let Err(e) = Python::attach(|py| py.check_signals()) {
+                    return Outcome::Interrupted(e);
+                }
+            }
+        }
+    }
+}
+
+fn finish<T>(outcome: Outcome<T>) -> PyResult<T> {
+    match outcome {
+        Outcome::Done(r) => r.map_err(to_pyerr),
+        Outcome::Interrupted(e) => Err(e),
+    }
+}
+
 /// Runs `fut` to completion on the process runtime with the GIL released.
 /// A pending signal (Ctrl-C) aborts the wait with the handler's exception.
 pub fn run_blocking<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
@@ -25,26 +55,39 @@ where
     F: Future<Output = Result<T>> + Send,
     T: Send,
 {
+    run(py, fut, false)
+}
+
+/// As [`run_blocking`], for a short call (one or two requests): runs on the
+/// calling thread when the short-call runtime is free (see
+/// [`crate::short_runtime`]), saving two thread hand-offs per request.
+pub fn run_blocking_small<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = Result<T>> + Send,
+    T: Send,
+{
+    run(py, fut, true)
+}
+
+fn run<T, F>(py: Python<'_>, fut: F, short: bool) -> PyResult<T>
+where
+    F: Future<Output = Result<T>> + Send,
+    T: Send,
+{
+    let _counted = exit::enter()?;
     let state = runtime::current().map_err(to_pyerr)?;
-    let outcome = py.detach(|| {
-        state.runtime().block_on(async {
-            tokio::pin!(fut);
-            loop {
-                tokio::select! {
-                    r = &mut fut => return Outcome::Done(r),
-                    () = tokio::time::sleep(SIGNAL_POLL) => {
-                        if let Err(e) = Python::attach(|py| py.check_signals()) {
-                            return Outcome::Interrupted(e);
-                        }
-                    }
-                }
-            }
-        })
-    });
-    match outcome {
-        Outcome::Done(r) => r.map_err(to_pyerr),
-        Outcome::Interrupted(e) => Err(e),
-    }
+    finish(py.detach(|| {
+        let waiting = until_signal(fut);
+        let outcome = if short {
+            short_runtime::block_on(waiting)
+                .unwrap_or_else(|waiting| state.runtime().block_on(waiting))
+        } else {
+            state.runtime().block_on(waiting)
+        };
+        // Interpreter exit may have begun meanwhile (see `exit`).
+        exit::park_if_exiting();
+        outcome
+    }))
 }
 
 /// Runs a long-lived service (the worker) on the process runtime with the GIL

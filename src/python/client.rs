@@ -8,7 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::blocking::run_blocking;
+use super::blocking::{run_blocking, run_blocking_small};
 use super::client_io;
 use super::convert::{fsspec_dict, options, scalar, status_dict, status_dicts, worker_dict};
 use super::errors::to_pyerr;
@@ -181,7 +181,7 @@ impl PyClient {
         fsspec: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let core = self.core(py)?;
-        let st = run_blocking(py, async move { core.info(&path).await })?;
+        let st = run_blocking_small(py, async move { core.info(&path).await })?;
         if fsspec {
             fsspec_dict(py, &st)
         } else {
@@ -198,7 +198,7 @@ impl PyClient {
         fsspec: bool,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let core = self.core(py)?;
-        let all = run_blocking(py, async move { core.list(&path).await })?;
+        let all = run_blocking_small(py, async move { core.list(&path).await })?;
         status_dicts(py, &all, fsspec)
     }
 

@@ -10,13 +10,34 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::alloc::{copied, filled};
-use super::blocking::run_blocking;
+use super::blocking::{run_blocking, run_blocking_small};
 use super::errors::to_pyerr;
 use crate::client::http::write_prefix;
 use crate::client::pages::resolve;
 use crate::client::read::{after_first, SlicePlan};
 use crate::client::ClientCore;
 use crate::error::Result;
+
+/// A read of `len` bytes from `offset`: on this thread when it touches at
+/// most two pages (two requests); bigger reads fan out over many connections
+/// and copy faster on the runtime's threads.
+fn run_sized<T, F>(py: Python<'_>, core: &ClientCore, offset: u64, len: u64, fut: F) -> PyResult<T>
+where
+    F: std::future::Future<Output = Result<T>> + Send,
+    T: Send,
+{
+    let page = core.config().page_size.max(1);
+    let pages = if len == 0 {
+        0
+    } else {
+        (offset + len - 1) / page - offset / page + 1
+    };
+    if pages <= 2 {
+        run_blocking_small(py, fut)
+    } else {
+        run_blocking(py, fut)
+    }
+}
 
 /// Size of `path`: given, or asked from its worker.
 pub fn size_of(
@@ -27,7 +48,7 @@ pub fn size_of(
 ) -> PyResult<u64> {
     match size {
         Some(s) => Ok(s),
-        None => run_blocking(py, core.file_size(path)),
+        None => run_blocking_small(py, core.file_size(path)),
     }
 }
 
@@ -44,7 +65,7 @@ pub fn read<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let exact = |s: u64, e: u64| {
         filled(py, e - s, |buf| {
-            run_blocking(py, core.read_into_uninit(path, s, buf))?;
+            run_sized(py, core, s, e - s, core.read_into_uninit(path, s, buf))?;
             Ok(buf.len())
         })
     };
@@ -56,19 +77,22 @@ pub fn read<'py>(
         }
         // The file may end inside the range: a short answer there is EOF.
         SlicePlan::Upto(s, e) => filled(py, e - s, |buf| {
-            Ok(run_blocking(py, core.read_upto(path, s, buf))?.0)
+            Ok(run_sized(py, core, s, e - s, core.read_upto(path, s, buf))?.0)
         }),
         SlicePlan::FirstPiece(s, e) => {
             // One request for a small file; the rest is read in place.
-            let (first, size) = run_blocking(py, core.read_first_piece(path, s))?;
+            let (first, size) = run_blocking_small(py, core.read_first_piece(path, s))?;
             let (at, stop) = after_first(s, e, first.len(), size);
             if stop <= s + at as u64 {
                 return copied(py, &first[..at]);
             }
             filled(py, stop - s, |buf| {
                 write_prefix(buf, &first[..at]);
-                run_blocking(
+                run_sized(
                     py,
+                    core,
+                    s + at as u64,
+                    stop - s - at as u64,
                     core.read_into_uninit(path, s + at as u64, &mut buf[at..]),
                 )?;
                 Ok(buf.len())
@@ -103,7 +127,13 @@ pub fn readinto_address(
     // SAFETY: the caller passes the address and length of a writable buffer
     // it keeps alive and exported (so not resized) for the whole call.
     let slice = unsafe { std::slice::from_raw_parts_mut(address as *mut u8, want) };
-    run_blocking(py, core.read_into(path, offset, slice))?;
+    run_sized(
+        py,
+        core,
+        offset,
+        want as u64,
+        core.read_into(path, offset, slice),
+    )?;
     Ok(want)
 }
 

@@ -6,6 +6,7 @@ mod client;
 mod client_io;
 mod convert;
 mod errors;
+mod exit;
 mod worker;
 
 use pyo3::prelude::*;
@@ -37,5 +38,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     errors::register(m)?;
+    exit::register(m)?;
     Ok(())
 }

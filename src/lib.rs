@@ -16,6 +16,7 @@ pub mod ring;
 pub mod runtime;
 pub mod short_runtime;
 pub mod size;
+pub mod stale;
 pub mod wire;
 pub mod worker;
 pub mod worker_info;

@@ -10,9 +10,9 @@ use parking_lot::Mutex;
 
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
-use crate::short_runtime;
 use crate::wire::FILE_SIZE_HEADER;
 use crate::worker_info::WorkerInfo;
+use crate::{short_runtime, stale};
 
 /// Form encoding (`urllib.parse.quote_plus`): for `path`, `opType`, flags.
 pub fn form_encode(v: &str) -> String {
@@ -124,19 +124,10 @@ impl Http {
         if generation == 0 {
             return Ok(self.client.clone());
         }
-        let mut slot = self.short.lock();
-        if let Some((g, c)) = slot.as_ref() {
-            if *g == generation {
-                return Ok(c.clone());
-            }
-        }
-        if let Some(old) = slot.take() {
-            // Built on a runtime from before a fork: leave its sockets alone.
-            std::mem::forget(old);
-        }
-        let c = build_client(&self.io, SHORT_IDLE_PER_HOST)?;
-        *slot = Some((generation, c.clone()));
-        Ok(c)
+        // A client built on a runtime from before a fork is forgotten.
+        stale::get_or_rebuild(&self.short, generation, || {
+            build_client(&self.io, SHORT_IDLE_PER_HOST)
+        })
     }
 
     fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {

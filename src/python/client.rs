@@ -14,7 +14,7 @@ use super::convert::{fsspec_dict, options, scalar, status_dict, status_dicts, wo
 use super::errors::to_pyerr;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
-use crate::runtime;
+use crate::{runtime, stale};
 
 /// Keyword arguments the constructor takes, in order.
 pub const ARGS: [&str; 15] = [
@@ -54,21 +54,11 @@ impl PyClient {
     }
 
     fn core_detached(&self) -> crate::error::Result<Arc<ClientCore>> {
-        let pid = std::process::id();
-        let mut slot = self.core.lock();
-        if let Some((p, c)) = slot.as_ref() {
-            if *p == pid {
-                return Ok(c.clone());
-            }
-        }
-        if let Some(stale) = slot.take() {
-            // Inherited across fork: its tasks and sockets belong to a runtime
-            // that does not exist here, so never drop it.
-            std::mem::forget(stale);
-        }
-        let c = runtime::current().and_then(|s| s.client(&self.config))?;
-        *slot = Some((pid, c.clone()));
-        Ok(c)
+        // Inherited across fork: its tasks and sockets belong to a runtime
+        // that does not exist here, so it is forgotten, never dropped.
+        stale::get_or_rebuild(&self.core, std::process::id(), || {
+            runtime::current().and_then(|s| s.client(&self.config))
+        })
     }
 
     fn ring(&self, py: Python<'_>) -> PyResult<Arc<crate::Ring>> {

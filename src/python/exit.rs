@@ -76,22 +76,18 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-fn on_other_thread() -> bool {
+/// Whether the interpreter is exiting and this is not the thread doing it: a
+/// new call here is refused (see the module docs).
+pub fn exiting_elsewhere() -> bool {
     FINALIZER
         .get()
         .is_some_and(|t| *t != std::thread::current().id())
 }
 
-/// Whether the interpreter is exiting and this is not the thread doing it: a
-/// new call here is refused (see the module docs).
-pub fn exiting_elsewhere() -> bool {
-    on_other_thread()
-}
-
 /// Whether the exit hook is done and this is not the exiting thread: taking
 /// the GIL here could end the thread.
 pub fn settled_elsewhere() -> bool {
-    SETTLED.load(Ordering::Acquire) && on_other_thread()
+    SETTLED.load(Ordering::Acquire) && exiting_elsewhere()
 }
 
 /// Counts one blocking call in flight while alive.

@@ -132,3 +132,60 @@ pub fn after_fork_in_child() {
         }
     }
 }
+
+/// How long each of [`on_every_worker`]'s tasks waits for the others.
+const RENDEZVOUS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `f` once on each worker thread of `rt` (for per-thread state such as
+/// an allocator's heap) and returns when all have run. One task per worker,
+/// each blocking its worker until all have started (at most a second), so no
+/// worker runs two. Call it from outside the runtime.
+pub fn on_every_worker(rt: &tokio::runtime::Runtime, f: impl Fn() + Send + Sync + 'static) {
+    use parking_lot::Condvar;
+    let n = rt.metrics().num_workers();
+    let f = Arc::new(f);
+    let started = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (started, f) = (Arc::clone(&started), Arc::clone(&f));
+            rt.spawn(async move {
+                let (count, cond) = &*started;
+                let deadline = std::time::Instant::now() + RENDEZVOUS;
+                let mut k = count.lock();
+                *k += 1;
+                cond.notify_all();
+                // Blocks this worker on purpose: meanwhile the other tasks
+                // must land on the other workers.
+                while *k < n && !cond.wait_until(&mut k, deadline).timed_out() {}
+                drop(k);
+                f();
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_every_worker_runs_once_per_worker_thread() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .build()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        on_every_worker(&rt, move || s.lock().push(std::thread::current().id()));
+        let mut ids = seen.lock().clone();
+        assert_eq!(ids.len(), 4);
+        ids.sort_by_key(|id| format!("{id:?}"));
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "a worker ran twice");
+    }
+}

@@ -15,6 +15,7 @@ __all__ = [
     "WorkerError",
     "__version__",
     "_after_fork",
+    "_trim",
     "run_worker",
 ]
 __version__: str
@@ -155,3 +156,7 @@ def run_worker(
 
 def _after_fork() -> None:
     """Forgets the parent's runtime and memberships in a forked child."""
+
+def _trim(runtime_threads: bool = True) -> None:
+    """Gives the extension allocator's free memory back to the OS: the calling
+    thread's heap and, with ``runtime_threads``, every I/O worker thread's."""

@@ -7,6 +7,7 @@ mod client_io;
 mod convert;
 mod errors;
 mod exit;
+mod trim;
 mod worker;
 
 use pyo3::prelude::*;
@@ -36,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add("CLIENT_ARGS", client::ARGS.to_vec())?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(trim::_trim, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     errors::register(m)?;
     exit::register(m)?;

@@ -123,6 +123,12 @@ pub fn current() -> Result<Arc<ProcessState>> {
     Ok(fresh)
 }
 
+/// The state of the current process if it has been built (never builds it).
+pub fn existing() -> Option<Arc<ProcessState>> {
+    let pid = std::process::id();
+    STATE.read().as_ref().filter(|s| s.pid == pid).cloned()
+}
+
 /// Called in a forked child: forget the parent's state without touching it.
 pub fn after_fork_in_child() {
     // `try_write`: a lock held by a parent thread at fork time is never released.

@@ -159,4 +159,5 @@ def _after_fork() -> None:
 
 def _trim(runtime_threads: bool = True) -> None:
     """Gives the extension allocator's free memory back to the OS: the calling
-    thread's heap and, with ``runtime_threads``, every I/O worker thread's."""
+    thread's heap and, with ``runtime_threads``, every I/O worker thread's
+    (if the runtime exists: this never starts it)."""

@@ -11,15 +11,15 @@ use pyo3::prelude::*;
 use crate::runtime;
 
 /// Collects the calling thread's allocator heap and, with `runtime_threads`,
-/// every I/O runtime worker's. Best effort: memory held by live objects
-/// stays.
+/// every I/O runtime worker's (if the runtime exists: this never starts it).
+/// Best effort: memory held by live objects stays.
 #[pyfunction]
 #[pyo3(signature = (runtime_threads = true))]
 pub fn _trim(py: Python<'_>, runtime_threads: bool) {
     py.detach(|| {
         collect();
         if runtime_threads {
-            if let Ok(state) = runtime::current() {
+            if let Some(state) = runtime::existing() {
                 runtime::on_every_worker(state.runtime(), collect);
             }
         }

@@ -47,7 +47,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple, TypeVar
 
 import pytest
 
@@ -86,6 +86,8 @@ CONCURRENCY = 16
 SHORT_IDLE = 2
 #: Sockets besides the worker pools (etcd, spare).
 OTHER_SOCKETS = 6
+#: Sockets a reader process may keep: both pools full, plus the others.
+POOL_BOUND = WORKERS * (CONCURRENCY + SHORT_IDLE) + OTHER_SOCKETS
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -303,11 +305,19 @@ def soak_process(index: int, etcd_hosts: str, root: str, duration: float, q: Any
         q.put({"index": index, "ok": False, "errors": [traceback.format_exc()]})
 
 
+T = TypeVar("T", bound=Tuple[Any, ...])
+
+
+def split(samples: List[T], duration: float) -> Tuple[List[T], List[T]]:
+    """The samples (first item: seconds into the run) of the warm and the end
+    window."""
+    (lo, mid), (_, hi) = windows(duration)
+    return [s for s in samples if lo <= s[0] < mid], [s for s in samples if mid <= s[0] <= hi]
+
+
 def levels(samples: List[Tuple[float, int, int, int]], duration: float) -> Dict[str, float]:
     """RSS (MiB, median) and fds (max) in the warm and the end window."""
-    (lo, mid), (_, hi) = windows(duration)
-    warm = [s for s in samples if lo <= s[0] < mid]
-    end = [s for s in samples if mid <= s[0] <= hi]
+    warm, end = split(samples, duration)
     assert len(warm) >= 3 and len(end) >= 3, f"too few samples: {samples}"
     rss_warm = statistics.median(s[1] for s in warm) / 1024
     rss_end = statistics.median(s[1] for s in end) / 1024
@@ -371,9 +381,9 @@ def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> N
     broken = [r for r in reports.values() if not r["ok"]]
     assert not broken, f"reader process failed: {broken[0]['errors'][:1]}"
     totals = {"reads": 0, "bytes": 0, "wrong": 0}
-    for i in range(PROCESSES):
+    lvs = [levels(reports[i]["samples"], duration) for i in range(PROCESSES)]
+    for i, lv in enumerate(lvs):
         r = reports[i]
-        lv = levels(r["samples"], duration)
         for k in totals:
             totals[k] += r[k]
         figure(
@@ -390,7 +400,7 @@ def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> N
         "R8 soak",
         seconds=duration,
         readers=PROCESSES * THREADS,
-        pool_bound=WORKERS * (CONCURRENCY + SHORT_IDLE) + OTHER_SOCKETS,
+        pool_bound=POOL_BOUND,
         reads=totals["reads"],
         GB=totals["bytes"] / 2**30,
         errors=len(failed),
@@ -398,17 +408,15 @@ def test_soak(soak_cluster: LocalCluster, soak_data: Path, long_mode: bool) -> N
         **wl,
     )
     assert not failed, f"{len(failed)} errors, first:\n{failed[0]}"
-    for i in range(PROCESSES):
+    for i, lv in enumerate(lvs):
         r = reports[i]
-        lv = levels(r["samples"], duration)
         assert r["wrong"] == 0 and r["fallbacks"] == 0, r
         assert r["reads"] > 100, r
         assert lv["growth_pct"] < 100 * MAX_RSS_GROWTH, f"process {i}: RSS grew {lv}"
         assert lv["other_fds_end"] <= lv["other_fds_warm"] + FD_SLACK, f"process {i}: fds grew {lv}"
-        pool_bound = WORKERS * (CONCURRENCY + SHORT_IDLE) + OTHER_SOCKETS
         assert (
-            lv["sockets_end"] <= lv["sockets_warm"] + FD_SLACK or lv["sockets_end"] <= pool_bound
-        ), f"process {i}: sockets beyond the pool's bound {pool_bound}: {lv}"
+            lv["sockets_end"] <= lv["sockets_warm"] + FD_SLACK or lv["sockets_end"] <= POOL_BOUND
+        ), f"process {i}: sockets beyond the pool's bound {POOL_BOUND}: {lv}"
     assert all(p.poll() is None for p in soak_cluster.procs), "a worker died"
 
 
@@ -416,9 +424,7 @@ def worker_levels(
     samples: List[Tuple[float, List[int], List[int]]], duration: float
 ) -> Dict[str, Any]:
     """The workers' summed RSS (MiB) and fds, warm window vs final window."""
-    (lo, mid), (_, hi) = windows(duration)
-    warm = [s for s in samples if lo <= s[0] < mid]
-    end = [s for s in samples if mid <= s[0] <= hi]
+    warm, end = split(samples, duration)
     if not warm or not end:
         return {}
     return {

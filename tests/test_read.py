@@ -41,6 +41,31 @@ def test_whole_files_and_random_ranges(afs: AlluxioFileSystem, dataset: Path) ->
     assert afs.stats().get("fallbacks", 0) == 0
 
 
+def test_big_reads_are_whole_while_their_buffers_fault_in(
+    afs: AlluxioFileSystem, cluster: LocalCluster
+) -> None:
+    # Results of 32 MiB and more are faulted in by a helper thread while the
+    # pieces land (src/python/prefault.rs): cold and warm, from the start,
+    # from an offset, and with the size known, every byte must be the file's.
+    root = Path(cluster.ufs[len("file://") :]) / "scratch-big"
+    root.mkdir()
+    try:
+        n = 40 * 1024 * 1024 + 12345
+        want = random.Random(7).randbytes(n)
+        path = root / "big.bin"
+        path.write_bytes(want)
+        url = str(path)
+        assert afs.cat_file(url) == want  # cold: no size known, first piece then the rest
+        assert afs.cat_file(url) == want  # warm
+        assert afs.cat_file(url, PAGE + 3, None) == want[PAGE + 3 :]
+        assert afs.cat_file(url, -(n - 5), n - 2) == want[5 : n - 2]  # size asked first
+        with afs.open(url, "rb", block_size=0) as f:
+            f.seek(11)
+            assert f.read(36 * 1024 * 1024) == want[11 : 11 + 36 * 1024 * 1024]
+    finally:
+        afs.rm(str(root), recursive=True)
+
+
 def test_file_objects(afs: AlluxioFileSystem, dataset: Path) -> None:
     path = str(dataset / "many.bin")
     want = (dataset / "many.bin").read_bytes()

@@ -5,6 +5,7 @@
 //! thread). So buffers are faulted in with one `madvise(MADV_POPULATE_WRITE)`
 //! each, and big ones are first advised onto transparent huge pages (this
 //! machine's THP mode is `madvise`, the common default), 2 MiB per fault.
+//! Big ones are populated while their read is in flight (see `prefault`).
 //! Buffers are not zeroed first: only bytes a read wrote are ever seen.
 
 use std::mem::MaybeUninit;
@@ -14,29 +15,44 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::{ffi, Bound};
 
+use super::prefault::Prefault;
+
 /// Buffers from this size on are advised onto huge pages.
 const HUGE_FROM: usize = 8 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 /// Buffers from this size on are populated with one call: below it, the few
 /// faults cost less than the system call.
 const POPULATE_FROM: usize = 32 << 10;
+/// Buffers from this size on are populated during the read, by a helper
+/// thread: big enough that starting a thread (tens of µs) is noise.
+const OVERLAP_FROM: usize = 32 << 20;
 const PAGE: usize = 4 << 10;
 
 /// A new `bytes` of up to `len` bytes filled in place by `fill` (the only
 /// copy: pieces land in it as they arrive). `fill` gets the uninitialised
-/// buffer (zeroing it first cost a fifth of a big read), writes its first
-/// `n` bytes and returns `n`; only those are ever seen: if `n < len` the
-/// result is a copy of them.
+/// buffer (zeroing it first cost a fifth of a big read) and what is left to
+/// fault in of it, to run its read under [`Prefault::during`]; it writes
+/// the first `n` bytes and returns `n`; only those are ever seen: if
+/// `n < len` the result is a copy of them.
 pub fn filled<'py>(
     py: Python<'py>,
     len: u64,
-    fill: impl FnOnce(&mut [MaybeUninit<u8>]) -> PyResult<usize>,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>], Prefault) -> PyResult<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let len = usize::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
-    let (obj, buf) = uninit(py, len)?;
+    let overlap = len >= OVERLAP_FROM;
+    let (obj, buf) = uninit(py, len, !overlap)?;
+    let prefault = if overlap {
+        Prefault::of(buf, len, PAGE)
+    } else {
+        Prefault::none()
+    };
     // SAFETY: `buf` is the `len`-byte buffer of the fresh object `obj`, which
     // no one else sees: it is returned only once all of it is written.
-    let written = fill(unsafe { std::slice::from_raw_parts_mut(buf.cast(), len) })?;
+    let written = fill(
+        unsafe { std::slice::from_raw_parts_mut(buf.cast(), len) },
+        prefault,
+    )?;
     if written >= len {
         return Ok(obj);
     }
@@ -46,15 +62,16 @@ pub fn filled<'py>(
 
 /// A new `bytes` holding a copy of `data`.
 pub fn copied<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let (obj, buf) = uninit(py, data.len())?;
+    let (obj, buf) = uninit(py, data.len(), true)?;
     // SAFETY: `buf` is the fresh `data.len()`-byte buffer of `obj`; the two
     // cannot overlap.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
     Ok(obj)
 }
 
-/// A fresh `bytes` of `len` uninitialised bytes and its buffer, faulted in.
-fn uninit(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyBytes>, *mut u8)> {
+/// A fresh `bytes` of `len` uninitialised bytes and its buffer, faulted in
+/// now if `populate`.
+fn uninit(py: Python<'_>, len: usize, populate: bool) -> PyResult<(Bound<'_, PyBytes>, *mut u8)> {
     let size =
         ffi::Py_ssize_t::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
     // SAFETY: a null source asks CPython for an uninitialised buffer of
@@ -66,7 +83,7 @@ fn uninit(py: Python<'_>, len: usize) -> PyResult<(Bound<'_, PyBytes>, *mut u8)>
         if len >= HUGE_FROM {
             advise(buf, len, HUGE_PAGE, Advice::Huge);
         }
-        if len >= POPULATE_FROM {
+        if populate && len >= POPULATE_FROM {
             advise(buf, len, PAGE, Advice::Populate);
         }
         Ok((obj, buf))

@@ -64,8 +64,9 @@ pub fn read<'py>(
     size: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let exact = |s: u64, e: u64| {
-        filled(py, e - s, |buf| {
-            run_sized(py, core, s, e - s, core.read_into_uninit(path, s, buf))?;
+        filled(py, e - s, |buf, pre| {
+            let read = pre.during(core.read_into_uninit(path, s, buf));
+            run_sized(py, core, s, e - s, read)?;
             Ok(buf.len())
         })
     };
@@ -76,8 +77,9 @@ pub fn read<'py>(
             exact(s, e)
         }
         // The file may end inside the range: a short answer there is EOF.
-        SlicePlan::Upto(s, e) => filled(py, e - s, |buf| {
-            Ok(run_sized(py, core, s, e - s, core.read_upto(path, s, buf))?.0)
+        SlicePlan::Upto(s, e) => filled(py, e - s, |buf, pre| {
+            let read = pre.during(core.read_upto(path, s, buf));
+            Ok(run_sized(py, core, s, e - s, read)?.0)
         }),
         SlicePlan::FirstPiece(s, e) => {
             // One request for a small file; the rest is read in place.
@@ -86,15 +88,11 @@ pub fn read<'py>(
             if stop <= s + at as u64 {
                 return copied(py, &first[..at]);
             }
-            filled(py, stop - s, |buf| {
+            filled(py, stop - s, |buf, pre| {
                 write_prefix(buf, &first[..at]);
-                run_sized(
-                    py,
-                    core,
-                    s + at as u64,
-                    stop - s - at as u64,
-                    core.read_into_uninit(path, s + at as u64, &mut buf[at..]),
-                )?;
+                let rest = s + at as u64;
+                let read = pre.during(core.read_into_uninit(path, rest, &mut buf[at..]));
+                run_sized(py, core, rest, stop - rest, read)?;
                 Ok(buf.len())
             })
         }

@@ -205,7 +205,13 @@ impl Ufs {
     /// Bytes `[offset, min(offset + len, size))`; empty when `offset` is at
     /// or past the end. S3: one ranged GET.
     pub async fn read(&self, url: &str, offset: u64, len: u64) -> Result<Bytes> {
-        read_t(self.roots.resolve(url)?, offset, len).await
+        let t = std::time::Instant::now();
+        let out = read_t(self.roots.resolve(url)?, offset, len).await;
+        log::debug!(
+            "ufs read {url} [{offset}, +{len}): {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        out
     }
 
     /// Creates or replaces a file atomically: locally a temp file in the same

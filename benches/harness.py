@@ -4,6 +4,7 @@ and the per-scenario result record (see ``run.py`` for the whole picture)."""
 from __future__ import annotations
 
 import math
+import mmap
 import statistics
 import sys
 import time
@@ -92,6 +93,42 @@ def repeat(fn: Callable[[], Any], runs: int, warmup: int = 1) -> List[float]:
     for _ in range(warmup):
         fn()
     return [timed(fn) for _ in range(runs)]
+
+
+#: madvise(2) advice; ``mmap`` names it from Python 3.13 on.
+_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
+
+
+def _populate_ms(n: int) -> float:
+    """Milliseconds to fault in ``n`` bytes of a new private anonymous
+    mapping the way ours does a big result (huge pages advised, one populate)."""
+    m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        m.madvise(mmap.MADV_HUGEPAGE)
+        t = time.perf_counter()
+        m.madvise(_POPULATE_WRITE)
+        return (time.perf_counter() - t) * 1e3
+    finally:
+        m.close()
+
+
+def fresh_memory_ms(n: int, rounds: int = 3) -> Optional[Tuple[float, float]]:
+    """What landing ``n`` bytes in fresh memory costs here: the median
+    milliseconds to fault in a new mapping 0.3 s after freeing one of the same
+    size, and 3 s after. On a VM whose balloon reports free memory to the host
+    (free page reporting, 2 s delay) the second pays the host's faults too.
+    ``None`` where the advice is not supported (not Linux, an old kernel)."""
+    soon: List[float] = []
+    later: List[float] = []
+    try:
+        for _ in range(rounds):
+            for idle, out in ((0.3, soon), (3.0, later)):
+                _populate_ms(n)  # memory just used and freed
+                time.sleep(idle)
+                out.append(_populate_ms(n))
+    except (OSError, AttributeError, ValueError):
+        return None
+    return statistics.median(soon), statistics.median(later)
 
 
 def latencies_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> List[float]:

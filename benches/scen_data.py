@@ -11,7 +11,18 @@ from typing import Any, Callable, List, Tuple
 
 import limit_client as limit
 import pyarrow.parquet as pq
-from harness import KIB, MIB, Ctx, add_ref, latencies_ms, mbps, pct, repeat, say
+from harness import (
+    KIB,
+    MIB,
+    Ctx,
+    add_ref,
+    fresh_memory_ms,
+    latencies_ms,
+    mbps,
+    pct,
+    repeat,
+    say,
+)
 
 CHUNK = 8 * MIB
 S2_SIZES = ((4 * KIB, "4KiB"), (64 * KIB, "64KiB"), (MIB, "1MiB"))
@@ -78,6 +89,28 @@ def s1(ctx: Ctx) -> None:
     say("S1 ufs (local disk)")
     cat.add("ufs", mbps(n, repeat(lambda: local_whole(path), runs)), "local file read()")
     chunks.add("ufs", mbps(n, repeat(lambda: local_chunks(path), runs)), "local file read(8 MiB)")
+
+    # Every byte of a cat_file lands in memory the process has never touched
+    # (CPython maps big objects afresh); the limit reuses its buffers. What
+    # that costs here, soon after freeing and after a pause:
+    say("S1 fresh memory")
+    fresh = fresh_memory_ms(n)
+    if fresh:
+        soon, later = fresh
+        lim = cat.value("limit")
+        note = (
+            f"faulting in {size} of fresh memory here takes {soon:,.0f} ms 0.3 s after "
+            f"freeing as much, {later:,.0f} ms 3 s after"
+        )
+        if lim:
+            # Both take every core here, so they add up (as in S4's ceiling).
+            lim_ms = n / 1e3 / lim
+            ceiling = n / 1e3 / (lim_ms + soon)
+            note += (
+                f"; the limit's read takes {lim_ms:,.0f} ms: ceiling for a fresh result "
+                f"{ceiling:,.0f} MB/s = {ceiling / lim:.2f} x limit"
+            )
+        cat.notes["ours"] = note
 
 
 def s2(ctx: Ctx) -> None:

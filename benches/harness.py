@@ -131,6 +131,20 @@ def fresh_memory_ms(n: int, rounds: int = 3) -> Optional[Tuple[float, float]]:
     return statistics.median(soon), statistics.median(later)
 
 
+def fresh_results_s(keys: Sequence[str], size: int, runs: int) -> List[float]:
+    """Seconds to build ``{key: bytes of size}``, each value new and filled:
+    the least a client must do with the results of ``fs.cat(keys)``, all of
+    which are alive at once (so they cannot reuse each other's memory)."""
+    fill = b"\x01"
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        d = {k: fill * size for k in keys}
+        out.append(time.perf_counter() - t)
+        del d
+    return out
+
+
 def latencies_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> List[float]:
     """Milliseconds of ``fn(item)`` for each item, one at a time."""
     out = []

@@ -28,6 +28,10 @@ At runtime ``proxy.set_mode(mode, budget=None, only=None)`` switches the answer:
 ``hang``
     read the request and never answer until :meth:`stop` (or a later
     ``set_mode``) releases it; the connection is then closed unanswered.
+``stall_body``
+    forward, send the upstream's status and headers, then hold the body until
+    released as ``hang`` is; the body is then sent whole (a worker loading
+    the page from its under storage looks like this).
 
 ``budget=N`` applies the fault to the next N matching requests only, then the
 proxy goes back to ``ok``; ``only`` (a path prefix or a tuple of them, e.g.
@@ -53,7 +57,7 @@ from typing import Any, List, Optional, Set, Tuple, Union
 
 __all__ = ["EXTRA", "MODES", "FaultProxy"]
 
-MODES = ("ok", "status_500", "close", "truncate", "extra", "hang")
+MODES = ("ok", "status_500", "close", "truncate", "extra", "hang", "stall_body")
 #: What ``extra`` appends to every body.
 EXTRA = b"#EXTRA#"
 #: Request headers not forwarded (hop-by-hop, or set by http.client itself).
@@ -129,6 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "extra":
             data += EXTRA
+        if mode == "stall_body":
+            self._answer(status, headers, b"", declared=len(data))
+            release.wait()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
         self._answer(status, headers, data)
 
     def _answer(

@@ -331,6 +331,32 @@ def test_faulty_data_is_never_returned(
             assert "expected" in str(e.value)
 
 
+def test_a_first_piece_stalled_after_its_headers_does_not_hold_up_the_read(
+    dataset: Path, proxy: FaultProxy
+) -> None:
+    # cat_file learns the size from the first piece's headers. A body that does
+    # not follow them (its worker loading the window from the under storage) is
+    # not waited for: the whole range is read at once, that piece included. The
+    # stalled body is released only after the read: waiting for it would end in
+    # the read's deadline instead.
+    fs = make_fs(proxy.authority, ufs=False)
+    want = (dataset / BIG).read_bytes()
+    url = "file://" + str(dataset / BIG)
+    pieces = -(-len(want) // PAGE)
+    # cat_file, then fs.cat of a list (whose reads are planned in Rust).
+    for n, read in enumerate([lambda: fs.cat_file(url), lambda: fs.cat([url])[url]], 1):
+        proxy.set_mode("stall_body", budget=1, only="/v1/range")
+        try:
+            assert read() == want
+        finally:
+            proxy.set_mode("ok")
+        assert proxy.faults == n
+        assert proxy.paths_seen("/v1/range") == n * (pieces + 1)
+    st = fs.stats()
+    assert st["retries"] == 0 and st["failovers"] == 0 and st["fallbacks"] == 0
+    assert st["bytes_from_workers"] == 2 * len(want)
+
+
 @pytest.mark.parametrize(
     ("mode", "only"),
     [("truncate", DATA), ("extra", DATA), ("status_500", DATA), ("close", None)],

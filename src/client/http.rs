@@ -224,26 +224,59 @@ pub enum Dest<'a> {
     /// may read.
     Slice(&'a mut [MaybeUninit<u8>]),
     /// Appended to this vector (emptied first), at most this many bytes: no
-    /// zero-filled buffer up front when the length is not known.
-    Vec(&'a mut Vec<u8>, usize),
+    /// zero-filled buffer up front when the length is not known. The file
+    /// size a worker announces is handed to the signal, if any, as soon as
+    /// its headers arrive.
+    Vec(&'a mut Vec<u8>, usize, Option<&'a SizeSignal>),
+}
+
+/// The file size a worker announced in the headers of the answer being
+/// read, before its body has arrived; withdrawn if that answer then fails.
+#[derive(Default)]
+pub struct SizeSignal {
+    size: parking_lot::Mutex<Option<u64>>,
+    announced: tokio::sync::Notify,
+}
+
+impl SizeSignal {
+    /// The size announced by the answer in progress, unless it failed since.
+    pub fn get(&self) -> Option<u64> {
+        *self.size.lock()
+    }
+
+    /// Waits for an announcement (one made before the wait counts too).
+    pub async fn announced(&self) -> Option<u64> {
+        self.announced.notified().await;
+        self.get()
+    }
+
+    fn announce(&self, size: u64) {
+        *self.size.lock() = Some(size);
+        self.announced.notify_one();
+    }
+
+    /// The answer that announced the size failed: its headers are not to be trusted.
+    pub fn withdraw(&self) {
+        *self.size.lock() = None;
+    }
 }
 
 impl Dest<'_> {
     fn cap(&self) -> usize {
         match self {
             Dest::Slice(s) => s.len(),
-            Dest::Vec(_, max) => *max,
+            Dest::Vec(_, max, _) => *max,
         }
     }
 
     fn reserve(&mut self, n: usize) {
-        if let Dest::Vec(v, _) = self {
+        if let Dest::Vec(v, _, _) = self {
             v.reserve_exact(n);
         }
     }
 
     fn reset(&mut self) {
-        if let Dest::Vec(v, _) = self {
+        if let Dest::Vec(v, _, _) = self {
             v.clear();
         }
     }
@@ -253,7 +286,7 @@ impl Dest<'_> {
     fn put(&mut self, at: usize, chunk: &[u8]) {
         match self {
             Dest::Slice(s) => write_prefix(&mut s[at..], chunk),
-            Dest::Vec(v, _) => v.extend_from_slice(chunk),
+            Dest::Vec(v, _, _) => v.extend_from_slice(chunk),
         }
     }
 }
@@ -279,6 +312,9 @@ impl Http {
             .get(FILE_SIZE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(size), Dest::Vec(_, _, Some(signal))) = (file_size, &*dest) {
+            signal.announce(size);
+        }
         let cap = dest.cap();
         let too_long = |n: u64| Error::Worker {
             worker: authority.clone(),

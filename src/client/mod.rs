@@ -7,6 +7,7 @@ mod meta;
 mod ops;
 pub mod pages;
 pub mod read;
+pub mod slice;
 pub mod stats;
 
 use std::collections::HashMap;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::sync::Mutex;
 
 use super::http::{as_uninit, template_encode, Dest};
-use super::pages::{plan, resolve, Piece};
+use super::pages::{plan, Piece};
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};
 use crate::error::{Error, Result};
@@ -30,35 +30,9 @@ fn endpoint_missing(e: &Error) -> bool {
     }
 }
 
-/// Reads up to this many pages are sent before the file size is known.
-const SMALL_READ_PAGES: u64 = 4;
-
-/// How a slice is read (see [`ClientCore::slice_plan`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlicePlan {
-    /// The size is known: exactly `[s, e)`.
-    Exact(u64, u64),
-    /// Ask for the size, then read the resolved range exactly.
-    SizeFirst,
-    /// Small enough to ask for `[s, e)` at once; the file may end inside it.
-    Upto(u64, u64),
-    /// The first piece from `s` (it brings the size), then the rest up to
-    /// `e` (or the end of the file).
-    FirstPiece(u64, Option<u64>),
-}
-
-/// After a first piece of `first` bytes at `start` of a file of `size`
-/// bytes, read up to `end`: how many of its bytes to keep and where the read
-/// stops (`stop - start` is the result's length).
-pub fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (usize, u64) {
-    let stop = end.map_or(size, |e| e.min(size)).max(start);
-    let at = first.min(usize::try_from(stop - start).unwrap_or(usize::MAX));
-    (at, stop)
-}
-
 /// What a short piece means.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Short {
+pub(super) enum Short {
     /// The range lies within the file: a short piece is a fault.
     Fault,
     /// The file may end inside the range: a short piece is end of file.
@@ -148,7 +122,7 @@ impl ClientCore {
     /// has there, by the size the worker announced or, if it announced none,
     /// by `/v1/info`. Any other length is a fault (retried). Returns the bytes
     /// and the file size when learned.
-    async fn fetch_piece(
+    pub(super) async fn fetch_piece(
         &self,
         path: &str,
         id: &str,
@@ -158,31 +132,50 @@ impl ClientCore {
     ) -> Result<(usize, Option<u64>)> {
         let dest = Mutex::new(dest);
         let dest = &dest;
-        let page = self.config.page_size;
         self.with_failover(path, true, |w| async move {
             let mut d = dest.lock().await;
-            let (n, announced) = self.get_piece(&w, path, id, &p, &mut d).await?;
-            let size = match (short, announced) {
-                (Short::Fault, _) => None,
-                (Short::Eof, Some(s)) => Some(s),
-                // A Java worker announces nothing: ask.
-                (Short::Eof, None) => Some(self.file_size(path).await?),
-            };
-            let expected = size.map_or(p.len, |s| p.len.min(s.saturating_sub(p.file_offset(page))));
-            if n as u64 != expected {
-                return Err(Error::Worker {
-                    worker: w.http_authority(),
-                    status: None,
-                    message: format!(
-                        "{path}: page {} returned {n} bytes, expected {expected} (file \
-                         changed or worker fault)",
-                        p.index
-                    ),
-                });
+            let got = self.get_piece(&w, path, id, &p, &mut d).await;
+            let checked = self.check_piece(path, &w, p, short, got).await;
+            if checked.is_err() {
+                if let Dest::Vec(_, _, Some(signal)) = &*d {
+                    signal.withdraw();
+                }
             }
-            Ok((n, size))
+            checked
         })
         .await
+    }
+
+    /// The bytes and size of one attempt at a piece, checked (see [`Self::fetch_piece`]).
+    async fn check_piece(
+        &self,
+        path: &str,
+        w: &WorkerInfo,
+        p: Piece,
+        short: Short,
+        got: Result<(usize, Option<u64>)>,
+    ) -> Result<(usize, Option<u64>)> {
+        let page = self.config.page_size;
+        let (n, announced) = got?;
+        let size = match (short, announced) {
+            (Short::Fault, _) => None,
+            (Short::Eof, Some(s)) => Some(s),
+            // A Java worker announces nothing: ask.
+            (Short::Eof, None) => Some(self.file_size(path).await?),
+        };
+        let expected = size.map_or(p.len, |s| p.len.min(s.saturating_sub(p.file_offset(page))));
+        if n as u64 != expected {
+            return Err(Error::Worker {
+                worker: w.http_authority(),
+                status: None,
+                message: format!(
+                    "{path}: page {} returned {n} bytes, expected {expected} (file \
+                     changed or worker fault)",
+                    p.index
+                ),
+            });
+        }
+        Ok((n, size))
     }
 
     async fn fetch_counted(
@@ -287,17 +280,6 @@ impl ClientCore {
         Ok((total, size))
     }
 
-    /// Whether reads of `path` must learn the file size first: its owner
-    /// serves pages only, and an OSS worker drops the connection for a page
-    /// past the end instead of answering it empty. (No ring yet: not known
-    /// to be pages-only.)
-    pub fn needs_size_first(&self, path: &str) -> bool {
-        let ring = self.membership.current_ring();
-        ring.get_multiple(path, 1)
-            .first()
-            .is_some_and(|w| self.range_support(w) == Some(RangeSupport::No))
-    }
-
     /// Bytes `[start, end)` of `path` as one buffer (for callers without their own).
     pub async fn read_vec(&self, path: &str, start: u64, end: u64) -> Result<Vec<u8>> {
         #[allow(clippy::cast_possible_truncation)]
@@ -308,103 +290,5 @@ impl ClientCore {
         // SAFETY: the read wrote all `len` bytes.
         unsafe { buf.set_len(len) };
         Ok(buf)
-    }
-
-    /// How to read `start`/`end` (Python slice rules) of `path`, asking for
-    /// the size only when it is needed: negative bounds, an empty range, a
-    /// pages-only owner, or (learnt from the first piece) a read to the end of
-    /// a file longer than that piece.
-    pub fn slice_plan(
-        &self,
-        path: &str,
-        start: i64,
-        end: Option<i64>,
-        size: Option<u64>,
-    ) -> SlicePlan {
-        if let Some(size) = size {
-            let (s, e) = resolve(start, end, size);
-            return SlicePlan::Exact(s, e);
-        }
-        let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
-            return SlicePlan::SizeFirst;
-        };
-        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
-            SlicePlan::SizeFirst
-        } else if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
-            SlicePlan::Upto(s, e)
-        } else {
-            SlicePlan::FirstPiece(s, e)
-        }
-    }
-
-    /// `start`/`end` with Python slice rules, as one buffer (see [`Self::slice_plan`]).
-    pub async fn read_slice(
-        &self,
-        path: &str,
-        start: i64,
-        end: Option<i64>,
-        size: Option<u64>,
-    ) -> Result<Vec<u8>> {
-        match self.slice_plan(path, start, end, size) {
-            SlicePlan::Exact(s, e) => self.read_vec(path, s, e).await,
-            SlicePlan::SizeFirst => {
-                let (s, e) = resolve(start, end, self.file_size(path).await?);
-                self.read_vec(path, s, e).await
-            }
-            SlicePlan::Upto(s, e) => {
-                #[allow(clippy::cast_possible_truncation)]
-                let len = (e - s) as usize;
-                let mut buf = Vec::with_capacity(len);
-                let (n, _) = self
-                    .read_upto(path, s, &mut buf.spare_capacity_mut()[..len])
-                    .await?;
-                // SAFETY: the read wrote the first `n` bytes.
-                unsafe { buf.set_len(n) };
-                Ok(buf)
-            }
-            SlicePlan::FirstPiece(s, e) => {
-                let (mut buf, size) = self.read_first_piece(path, s).await?;
-                let (at, stop) = after_first(s, e, buf.len(), size);
-                buf.truncate(at);
-                #[allow(clippy::cast_possible_truncation)]
-                let len = (stop - s) as usize;
-                buf.reserve_exact(len - at);
-                self.read_into_uninit(
-                    path,
-                    s + at as u64,
-                    &mut buf.spare_capacity_mut()[..len - at],
-                )
-                .await?;
-                // SAFETY: the first piece wrote `at` bytes, the read the rest.
-                unsafe { buf.set_len(len) };
-                Ok(buf)
-            }
-        }
-    }
-
-    /// Whether `[start, end)` is small enough to be asked for whole before the
-    /// size is known (a buffer of that size is allocated up front, so an
-    /// `end` far past the end of the file must not be).
-    pub fn small_read(&self, start: u64, end: u64) -> bool {
-        end.saturating_sub(start) <= SMALL_READ_PAGES * self.config.page_size
-    }
-
-    /// The bytes from `start` to the end of its page (fewer at end of file),
-    /// and the file size. The buffer grows as bytes arrive: a small file
-    /// costs its size, not a page.
-    pub async fn read_first_piece(&self, path: &str, start: u64) -> Result<(Vec<u8>, u64)> {
-        let page = self.config.page_size;
-        let p = plan(start, start + (page - start % page), page)[0];
-        #[allow(clippy::cast_possible_truncation)]
-        let max = p.len as usize;
-        let mut buf = Vec::new();
-        let id = path_id(path);
-        let (n, size) = self
-            .fetch_piece(path, &id, p, Dest::Vec(&mut buf, max), Short::Eof)
-            .await?;
-        Stats::add(&self.stats.bytes_from_workers, n as u64);
-        // A piece read under `Short::Eof` always learns the size.
-        let size = size.unwrap_or(start + n as u64);
-        Ok((buf, size))
     }
 }

@@ -14,7 +14,7 @@ use super::blocking::{run_blocking, run_blocking_small};
 use super::errors::to_pyerr;
 use crate::client::http::write_prefix;
 use crate::client::pages::resolve;
-use crate::client::read::{after_first, SlicePlan};
+use crate::client::slice::{after_first, FirstPiece, SlicePlan};
 use crate::client::ClientCore;
 use crate::error::Result;
 
@@ -83,7 +83,15 @@ pub fn read<'py>(
         }),
         SlicePlan::FirstPiece(s, e) => {
             // One request for a small file; the rest is read in place.
-            let (first, size) = run_blocking_small(py, core.read_first_piece(path, s))?;
+            let (first, size) = match run_blocking_small(py, core.first_piece_or_size(path, s, e))?
+            {
+                FirstPiece::Piece(first, size) => (first, size),
+                // Held up by a load: the whole range at once, as the size is known.
+                FirstPiece::Size(size) => {
+                    let stop = e.map_or(size, |e| e.min(size)).max(s);
+                    return exact(s, stop);
+                }
+            };
             let (at, stop) = after_first(s, e, first.len(), size);
             if stop <= s + at as u64 {
                 return copied(py, &first[..at]);

@@ -1,0 +1,232 @@
+//! Reads with Python slice rules when the file size may not be known yet:
+//! how each is planned, and the first piece that brings the size.
+
+use super::http::{Dest, SizeSignal};
+use super::pages::{plan, resolve};
+use super::read::Short;
+use super::stats::Stats;
+use super::{ClientCore, RangeSupport};
+use crate::error::Result;
+use crate::path_id::path_id;
+
+/// Reads up to this many pages are sent before the file size is known.
+const SMALL_READ_PAGES: u64 = 4;
+
+/// How a slice is read (see [`ClientCore::slice_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlicePlan {
+    /// The size is known: exactly `[s, e)`.
+    Exact(u64, u64),
+    /// Ask for the size, then read the resolved range exactly.
+    SizeFirst,
+    /// Small enough to ask for `[s, e)` at once; the file may end inside it.
+    Upto(u64, u64),
+    /// The first piece from `s` (it brings the size), then the rest up to
+    /// `e` (or the end of the file).
+    FirstPiece(u64, Option<u64>),
+}
+
+/// After a first piece of `first` bytes at `start` of a file of `size`
+/// bytes, read up to `end`: how many of its bytes to keep and where the read
+/// stops (`stop - start` is the result's length).
+pub fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (usize, u64) {
+    let stop = end.map_or(size, |e| e.min(size)).max(start);
+    let at = first.min(usize::try_from(stop - start).unwrap_or(usize::MAX));
+    (at, stop)
+}
+
+/// How long a first piece's body may lag its headers before the rest of the
+/// read is asked for without it (see [`ClientCore::first_piece_or_size`]).
+/// A cached 1 MiB page arrives well within it; a window loaded from the
+/// under storage does not.
+const FIRST_PIECE_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What [`ClientCore::first_piece_or_size`] learnt.
+#[derive(Debug)]
+pub enum FirstPiece {
+    /// The first piece's bytes and the file size.
+    Piece(Vec<u8>, u64),
+    /// Only the file size: the read goes on past a first piece held up.
+    Size(u64),
+}
+
+impl ClientCore {
+    /// Whether reads of `path` must learn the file size first: its owner
+    /// serves pages only, and an OSS worker drops the connection for a page
+    /// past the end instead of answering it empty. (No ring yet: not known
+    /// to be pages-only.)
+    pub fn needs_size_first(&self, path: &str) -> bool {
+        let ring = self.membership.current_ring();
+        ring.get_multiple(path, 1)
+            .first()
+            .is_some_and(|w| self.range_support(w) == Some(RangeSupport::No))
+    }
+
+    /// How to read `start`/`end` (Python slice rules) of `path`, asking for
+    /// the size only when it is needed: negative bounds, an empty range, a
+    /// pages-only owner, or (learnt from the first piece) a read to the end of
+    /// a file longer than that piece.
+    pub fn slice_plan(
+        &self,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> SlicePlan {
+        if let Some(size) = size {
+            let (s, e) = resolve(start, end, size);
+            return SlicePlan::Exact(s, e);
+        }
+        let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
+            return SlicePlan::SizeFirst;
+        };
+        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
+            SlicePlan::SizeFirst
+        } else if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
+            SlicePlan::Upto(s, e)
+        } else {
+            SlicePlan::FirstPiece(s, e)
+        }
+    }
+
+    /// `start`/`end` with Python slice rules, as one buffer (see [`Self::slice_plan`]).
+    pub async fn read_slice(
+        &self,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        match self.slice_plan(path, start, end, size) {
+            SlicePlan::Exact(s, e) => self.read_vec(path, s, e).await,
+            SlicePlan::SizeFirst => {
+                let (s, e) = resolve(start, end, self.file_size(path).await?);
+                self.read_vec(path, s, e).await
+            }
+            SlicePlan::Upto(s, e) => {
+                #[allow(clippy::cast_possible_truncation)]
+                let len = (e - s) as usize;
+                let mut buf = Vec::with_capacity(len);
+                let (n, _) = self
+                    .read_upto(path, s, &mut buf.spare_capacity_mut()[..len])
+                    .await?;
+                // SAFETY: the read wrote the first `n` bytes.
+                unsafe { buf.set_len(n) };
+                Ok(buf)
+            }
+            SlicePlan::FirstPiece(s, e) => {
+                let (mut buf, size) = match self.first_piece_or_size(path, s, e).await? {
+                    FirstPiece::Piece(buf, size) => (buf, size),
+                    FirstPiece::Size(size) => {
+                        let stop = e.map_or(size, |e| e.min(size)).max(s);
+                        return self.read_vec(path, s, stop).await;
+                    }
+                };
+                let (at, stop) = after_first(s, e, buf.len(), size);
+                buf.truncate(at);
+                #[allow(clippy::cast_possible_truncation)]
+                let len = (stop - s) as usize;
+                buf.reserve_exact(len - at);
+                self.read_into_uninit(
+                    path,
+                    s + at as u64,
+                    &mut buf.spare_capacity_mut()[..len - at],
+                )
+                .await?;
+                // SAFETY: the first piece wrote `at` bytes, the read the rest.
+                unsafe { buf.set_len(len) };
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Whether `[start, end)` is small enough to be asked for whole before the
+    /// size is known (a buffer of that size is allocated up front, so an
+    /// `end` far past the end of the file must not be).
+    pub fn small_read(&self, start: u64, end: u64) -> bool {
+        end.saturating_sub(start) <= SMALL_READ_PAGES * self.config.page_size
+    }
+
+    /// The bytes from `start` to the end of its page (fewer at end of file),
+    /// and the file size. The buffer grows as bytes arrive: a small file
+    /// costs its size, not a page.
+    pub async fn read_first_piece(&self, path: &str, start: u64) -> Result<(Vec<u8>, u64)> {
+        self.first_piece_signalling(path, start, None).await
+    }
+
+    async fn first_piece_signalling(
+        &self,
+        path: &str,
+        start: u64,
+        signal: Option<&SizeSignal>,
+    ) -> Result<(Vec<u8>, u64)> {
+        let page = self.config.page_size;
+        let p = plan(start, start + (page - start % page), page)[0];
+        #[allow(clippy::cast_possible_truncation)]
+        let max = p.len as usize;
+        let mut buf = Vec::new();
+        let id = path_id(path);
+        let (n, size) = self
+            .fetch_piece(path, &id, p, Dest::Vec(&mut buf, max, signal), Short::Eof)
+            .await?;
+        Stats::add(&self.stats.bytes_from_workers, n as u64);
+        // A piece read under `Short::Eof` always learns the size.
+        let size = size.unwrap_or(start + n as u64);
+        Ok((buf, size))
+    }
+
+    /// The first piece of a read from `start` up to `end` (or the end of the
+    /// file) whose size is not known, as [`Self::read_first_piece`]; or, if
+    /// the read goes on past that piece and the piece's body is held up
+    /// after its headers announced the size (its worker is loading the
+    /// window from the under storage), just that size: the caller then
+    /// reads the whole range at once, the first piece again included,
+    /// instead of waiting for it before asking for the rest. A cold read
+    /// spent the load of the first window (40-100 ms for 16 MiB from moto)
+    /// before the rest was even asked for.
+    pub async fn first_piece_or_size(
+        &self,
+        path: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<FirstPiece> {
+        let signal = SizeSignal::default();
+        let piece = self.first_piece_signalling(path, start, Some(&signal));
+        tokio::pin!(piece);
+        let announced = tokio::select! {
+            biased;
+            r = &mut piece => {
+                let (buf, size) = r?;
+                return Ok(FirstPiece::Piece(buf, size));
+            }
+            size = signal.announced() => size,
+        };
+        let Some(size) = announced else {
+            // That answer failed already: the piece is being retried.
+            let (buf, size) = piece.await?;
+            return Ok(FirstPiece::Piece(buf, size));
+        };
+        let page = self.config.page_size;
+        let piece_end = (start - start % page).saturating_add(page).min(size);
+        let stop = end.map_or(size, |e| e.min(size));
+        if stop <= piece_end {
+            let (buf, size) = piece.await?;
+            return Ok(FirstPiece::Piece(buf, size));
+        }
+        // A cached page's body follows its headers at once: worth the wait.
+        if let Ok(r) = tokio::time::timeout(FIRST_PIECE_GRACE, &mut piece).await {
+            let (buf, size) = r?;
+            return Ok(FirstPiece::Piece(buf, size));
+        }
+        // Only while the answer that announced the size is still arriving:
+        // after a failure its size is not trusted, and the piece is retried
+        // as any other.
+        match signal.get() {
+            Some(now) if now == size => Ok(FirstPiece::Size(size)),
+            _ => {
+                let (buf, size) = piece.await?;
+                Ok(FirstPiece::Piece(buf, size))
+            }
+        }
+    }
+}

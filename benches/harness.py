@@ -99,36 +99,24 @@ def repeat(fn: Callable[[], Any], runs: int, warmup: int = 1) -> List[float]:
 _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
-def _populate_ms(n: int) -> float:
+def populate_ms(n: int) -> Optional[float]:
     """Milliseconds to fault in ``n`` bytes of a new private anonymous
-    mapping the way ours does a big result (huge pages advised, one populate)."""
-    m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mapping the way ours does a big result (huge pages advised, one
+    populate); ``None`` where the advice is not supported (not Linux, an old
+    kernel)."""
+    try:
+        m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, AttributeError, ValueError):
+        return None
     try:
         m.madvise(mmap.MADV_HUGEPAGE)
         t = time.perf_counter()
         m.madvise(_POPULATE_WRITE)
         return (time.perf_counter() - t) * 1e3
-    finally:
-        m.close()
-
-
-def fresh_memory_ms(n: int, rounds: int = 3) -> Optional[Tuple[float, float]]:
-    """What landing ``n`` bytes in fresh memory costs here: the median
-    milliseconds to fault in a new mapping 0.3 s after freeing one of the same
-    size, and 3 s after. On a VM whose balloon reports free memory to the host
-    (free page reporting, 2 s delay) the second pays the host's faults too.
-    ``None`` where the advice is not supported (not Linux, an old kernel)."""
-    soon: List[float] = []
-    later: List[float] = []
-    try:
-        for _ in range(rounds):
-            for idle, out in ((0.3, soon), (3.0, later)):
-                _populate_ms(n)  # memory just used and freed
-                time.sleep(idle)
-                out.append(_populate_ms(n))
     except (OSError, AttributeError, ValueError):
         return None
-    return statistics.median(soon), statistics.median(later)
+    finally:
+        m.close()
 
 
 def fresh_results_s(keys: Sequence[str], size: int, runs: int) -> List[float]:

@@ -95,6 +95,12 @@ def repeat(fn: Callable[[], Any], runs: int, warmup: int = 1) -> List[float]:
     return [timed(fn) for _ in range(runs)]
 
 
+def one_after_other(*rates: float) -> float:
+    """The rate of steps done one after the other, from each one's rate alone
+    (the ceiling when every step keeps all the cores busy)."""
+    return 1 / sum(1 / r for r in rates)
+
+
 #: madvise(2) advice; ``mmap`` names it from Python 3.13 on.
 _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 

@@ -20,6 +20,7 @@ from harness import (
     fresh_results_s,
     latencies_ms,
     mbps,
+    one_after_other,
     pct,
     populate_ms,
     repeat,
@@ -275,7 +276,7 @@ def s4(ctx: Ctx) -> None:
     # much on 2 cores.
     lim_v, ufs_v, ref_v = r.value("limit"), r.value("ufs"), r.value("reference")
     if lim_v and ufs_v:
-        ceiling = 1 / (1 / lim_v + 1 / ufs_v)
+        ceiling = one_after_other(lim_v, ufs_v)
         r.notes["ours"] = (
             f"ceiling here (the limit's bytes, then decoding as from local disk): "
             f"{ceiling:,.0f} MB/s = {ceiling / ufs_v:.2f} x ufs"

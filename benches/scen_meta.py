@@ -21,6 +21,7 @@ from harness import (
     add_ref,
     latencies_ms,
     mbps,
+    one_after_other,
     pct,
     repeat,
     say,
@@ -184,7 +185,7 @@ def _s5_columns(ctx: Ctx, r: Result, ray: Any) -> None:
     # As S4: moving the bytes (the limit) and Ray's own work (the floor) both
     # take every core here, so a client through the cache adds the two.
     if lim:
-        ceiling = 1 / (1 / local + 1 / lim)
+        ceiling = one_after_other(local, lim)
         note += f"; ceiling through the cache (floor, then the limit's bytes): {ceiling:,.0f} MB/s"
         for name, v in (("ufs", ufs), ("reference", ref)):
             if v:

@@ -225,9 +225,9 @@ pub enum Dest<'a> {
     Slice(&'a mut [MaybeUninit<u8>]),
     /// Appended to this vector (emptied first), at most this many bytes: no
     /// zero-filled buffer up front when the length is not known. The file
-    /// size a worker announces is handed to the signal, if any, as soon as
-    /// its headers arrive.
-    Vec(&'a mut Vec<u8>, usize, Option<&'a SizeSignal>),
+    /// size a worker announces is handed to the signal as soon as its
+    /// headers arrive.
+    Vec(&'a mut Vec<u8>, usize, &'a SizeSignal),
 }
 
 /// The file size a worker announced in the headers of the answer being
@@ -312,7 +312,7 @@ impl Http {
             .get(FILE_SIZE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(size), Dest::Vec(_, _, Some(signal))) = (file_size, &*dest) {
+        if let (Some(size), Dest::Vec(_, _, signal)) = (file_size, &*dest) {
             signal.announce(size);
         }
         let cap = dest.cap();

@@ -46,8 +46,9 @@ const FIRST_PIECE_GRACE: std::time::Duration = std::time::Duration::from_millis(
 pub enum FirstPiece {
     /// The first piece's bytes and the file size.
     Piece(Vec<u8>, u64),
-    /// Only the file size: the read goes on past a first piece held up.
-    Size(u64),
+    /// Where the read stops, by the size announced: the first piece was held
+    /// up, so `[start, stop)` is read at once, that piece included.
+    Whole(u64),
 }
 
 impl ClientCore {
@@ -117,10 +118,7 @@ impl ClientCore {
             SlicePlan::FirstPiece(s, e) => {
                 let (mut buf, size) = match self.first_piece_or_size(path, s, e).await? {
                     FirstPiece::Piece(buf, size) => (buf, size),
-                    FirstPiece::Size(size) => {
-                        let stop = e.map_or(size, |e| e.min(size)).max(s);
-                        return self.read_vec(path, s, stop).await;
-                    }
+                    FirstPiece::Whole(stop) => return self.read_vec(path, s, stop).await,
                 };
                 let (at, stop) = after_first(s, e, buf.len(), size);
                 buf.truncate(at);
@@ -148,17 +146,14 @@ impl ClientCore {
     }
 
     /// The bytes from `start` to the end of its page (fewer at end of file),
-    /// and the file size. The buffer grows as bytes arrive: a small file
-    /// costs its size, not a page.
-    pub async fn read_first_piece(&self, path: &str, start: u64) -> Result<(Vec<u8>, u64)> {
-        self.first_piece_signalling(path, start, None).await
-    }
-
-    async fn first_piece_signalling(
+    /// and the file size; the size a worker announces is also handed to
+    /// `signal` as its headers arrive. The buffer grows as bytes arrive: a
+    /// small file costs its size, not a page.
+    async fn read_first_piece(
         &self,
         path: &str,
         start: u64,
-        signal: Option<&SizeSignal>,
+        signal: &SizeSignal,
     ) -> Result<(Vec<u8>, u64)> {
         let page = self.config.page_size;
         let p = plan(start, start + (page - start % page), page)[0];
@@ -179,7 +174,7 @@ impl ClientCore {
     /// file) whose size is not known, as [`Self::read_first_piece`]; or, if
     /// the read goes on past that piece and the piece's body is held up
     /// after its headers announced the size (its worker is loading the
-    /// window from the under storage), just that size: the caller then
+    /// window from the under storage), where the read stops: the caller then
     /// reads the whole range at once, the first piece again included,
     /// instead of waiting for it before asking for the rest. A cold read
     /// spent the load of the first window (40-100 ms for 16 MiB from moto)
@@ -191,42 +186,35 @@ impl ClientCore {
         end: Option<u64>,
     ) -> Result<FirstPiece> {
         let signal = SizeSignal::default();
-        let piece = self.first_piece_signalling(path, start, Some(&signal));
+        let piece = self.read_first_piece(path, start, &signal);
         tokio::pin!(piece);
+        let got = |r: Result<(Vec<u8>, u64)>| r.map(|(buf, size)| FirstPiece::Piece(buf, size));
         let announced = tokio::select! {
             biased;
-            r = &mut piece => {
-                let (buf, size) = r?;
-                return Ok(FirstPiece::Piece(buf, size));
-            }
+            r = &mut piece => return got(r),
             size = signal.announced() => size,
         };
+        // None: that answer failed already, and the piece is being retried.
         let Some(size) = announced else {
-            // That answer failed already: the piece is being retried.
-            let (buf, size) = piece.await?;
-            return Ok(FirstPiece::Piece(buf, size));
+            return got(piece.await);
         };
         let page = self.config.page_size;
         let piece_end = (start - start % page).saturating_add(page).min(size);
         let stop = end.map_or(size, |e| e.min(size));
         if stop <= piece_end {
-            let (buf, size) = piece.await?;
-            return Ok(FirstPiece::Piece(buf, size));
+            return got(piece.await);
         }
         // A cached page's body follows its headers at once: worth the wait.
         if let Ok(r) = tokio::time::timeout(FIRST_PIECE_GRACE, &mut piece).await {
-            let (buf, size) = r?;
-            return Ok(FirstPiece::Piece(buf, size));
+            return got(r);
         }
         // Only while the answer that announced the size is still arriving:
         // after a failure its size is not trusted, and the piece is retried
         // as any other.
-        match signal.get() {
-            Some(now) if now == size => Ok(FirstPiece::Size(size)),
-            _ => {
-                let (buf, size) = piece.await?;
-                Ok(FirstPiece::Piece(buf, size))
-            }
+        if signal.get() == Some(size) {
+            Ok(FirstPiece::Whole(stop))
+        } else {
+            got(piece.await)
         }
     }
 }

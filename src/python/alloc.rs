@@ -43,7 +43,7 @@ pub fn filled<'py>(
     let overlap = len >= OVERLAP_FROM;
     let (obj, buf) = uninit(py, len, !overlap)?;
     let prefault = if overlap {
-        Prefault::of(buf, len, PAGE)
+        Prefault::of(interior(buf, len, PAGE))
     } else {
         Prefault::none()
     };
@@ -84,7 +84,7 @@ fn uninit(py: Python<'_>, len: usize, populate: bool) -> PyResult<(Bound<'_, PyB
             advise(buf, len, HUGE_PAGE, Advice::Huge);
         }
         if populate && len >= POPULATE_FROM {
-            advise(buf, len, PAGE, Advice::Populate);
+            self::populate(buf, len);
         }
         Ok((obj, buf))
     }
@@ -96,24 +96,38 @@ enum Advice {
     Populate,
 }
 
+/// The `align`-aligned interior of `[buf, buf + len)`, as addresses (empty
+/// if there is none).
+pub(super) fn interior(buf: *mut u8, len: usize, align: usize) -> std::ops::Range<usize> {
+    let start = (buf as usize).next_multiple_of(align);
+    let end = (buf as usize + len) / align * align;
+    start..end.max(start)
+}
+
+/// Faults in the pages of `[buf, buf + len)` as writes would (whole pages
+/// inside it only).
+pub(super) fn populate(buf: *mut u8, len: usize) {
+    advise(buf, len, PAGE, Advice::Populate);
+}
+
 /// Gives `advice` for the `align`-aligned interior of `[buf, buf + len)`.
 /// Advice only: failure (no THP, an older kernel, another OS) changes
 /// nothing but speed.
 fn advise(buf: *mut u8, len: usize, align: usize, advice: Advice) {
     #[cfg(target_os = "linux")]
     {
-        let start = (buf as usize).next_multiple_of(align);
-        let end = (buf as usize + len) / align * align;
+        let r = interior(buf, len, align);
         let advice = match advice {
             Advice::Huge => libc::MADV_HUGEPAGE,
             Advice::Populate => libc::MADV_POPULATE_WRITE,
         };
-        if end > start {
+        if !r.is_empty() {
             // SAFETY: the range lies inside a live allocation we own; the
             // advice does not change its contents (populating only maps
-            // pages, as a write fault would) or its mapping.
+            // pages, as a write fault would, and skips pages already
+            // present) or its mapping.
             unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, advice);
+                libc::madvise(r.start as *mut libc::c_void, r.len(), advice);
             }
         }
     }

@@ -87,10 +87,7 @@ pub fn read<'py>(
             {
                 FirstPiece::Piece(first, size) => (first, size),
                 // Held up by a load: the whole range at once, as the size is known.
-                FirstPiece::Size(size) => {
-                    let stop = e.map_or(size, |e| e.min(size)).max(s);
-                    return exact(s, stop);
-                }
+                FirstPiece::Whole(stop) => return exact(s, stop),
             };
             let (at, stop) = after_first(s, e, first.len(), size);
             if stop <= s + at as u64 {

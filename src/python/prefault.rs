@@ -10,34 +10,29 @@
 //! already written (a present page is skipped), so the two may overlap.
 
 use std::future::Future;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use super::alloc;
 
 /// Bytes populated per call, so that a finished read stops the helper soon.
 const CHUNK: usize = 2 << 20;
 
 /// A buffer region to fault in during a read; empty for none.
-#[derive(Debug, Clone, Copy)]
-pub struct Prefault {
-    start: usize,
-    end: usize,
-}
+#[derive(Debug, Clone)]
+pub struct Prefault(Range<usize>);
 
 impl Prefault {
     /// Nothing to fault in (a small buffer, populated up front).
     pub fn none() -> Self {
-        Self { start: 0, end: 0 }
+        Self(0..0)
     }
 
-    /// The `align`-aligned interior of `[buf, buf + len)`.
-    pub fn of(buf: *mut u8, len: usize, align: usize) -> Self {
-        let start = (buf as usize).next_multiple_of(align);
-        let end = (buf as usize + len) / align * align;
-        Self {
-            start,
-            end: end.max(start),
-        }
+    /// The page-aligned addresses `range` of a live buffer.
+    pub fn of(range: Range<usize>) -> Self {
+        Self(range)
     }
 
     /// Runs `fut` while a helper thread faults the region in. The helper is
@@ -49,12 +44,12 @@ impl Prefault {
     }
 
     fn spawn(self) -> Option<Helper> {
-        if !cfg!(target_os = "linux") || self.end <= self.start {
+        if !cfg!(target_os = "linux") || self.0.is_empty() {
             return None;
         }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let (start, end) = (self.start, self.end);
+        let Range { start, end } = self.0;
         let thread = std::thread::Builder::new()
             .name("alluxiofs-prefault".into())
             .spawn(move || populate(start, end, &flag))
@@ -92,13 +87,9 @@ fn populate(start: usize, end: usize, stop: &AtomicBool) {
     while at > start && !stop.load(Ordering::Relaxed) {
         let n = CHUNK.min(at - start);
         at -= n;
-        #[cfg(target_os = "linux")]
-        // SAFETY: the range lies inside the live buffer of a read in flight,
-        // which outlives this thread (the `Helper` joins it before the read
-        // returns); populating maps pages as a write fault would, without
-        // changing the contents of pages already present.
-        unsafe {
-            libc::madvise(at as *mut libc::c_void, n, libc::MADV_POPULATE_WRITE);
-        }
+        // The range lies inside the live buffer of a read in flight, which
+        // outlives this thread (the `Helper` joins it before the read
+        // returns); populating never changes bytes already written.
+        alloc::populate(at as *mut u8, n);
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
@@ -56,7 +55,7 @@ pub struct Http {
     /// Settings of the short-call client.
     io: IoConfig,
     /// The short-call client and the runtime generation it was built for.
-    short: Arc<Mutex<Option<(u64, reqwest::Client)>>>,
+    short: Arc<stale::Slot<u64, reqwest::Client>>,
 }
 
 /// Idle connections the short-call client keeps per worker: one call runs
@@ -112,7 +111,7 @@ impl Http {
             client: build_client(io, io.concurrency)?,
             timeout: io.timeout,
             io: io.clone(),
-            short: Arc::new(Mutex::new(None)),
+            short: Arc::default(),
         })
     }
 

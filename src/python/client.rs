@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -42,7 +41,7 @@ pub struct PyClient {
     /// The constructor's keyword arguments, for pickling and `repr`.
     kwargs: Py<PyDict>,
     /// The core of the process that resolved it (rebuilt after fork).
-    core: Mutex<Option<(u32, Arc<ClientCore>)>>,
+    core: stale::Slot<u32, Arc<ClientCore>>,
 }
 
 impl PyClient {
@@ -111,7 +110,7 @@ impl PyClient {
         Ok(Self {
             config,
             kwargs: kept.unbind(),
-            core: Mutex::new(None),
+            core: stale::Slot::default(),
         })
     }
 

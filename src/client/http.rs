@@ -1,12 +1,13 @@
 //! HTTP to workers: one pooled client, URL encoding exactly as the Python
 //! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
 
-use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::dest::Dest;
+use super::raw_get;
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::wire::FILE_SIZE_HEADER;
@@ -56,17 +57,36 @@ pub struct Http {
     io: IoConfig,
     /// The short-call client and the runtime generation it was built for.
     short: Arc<stale::Slot<u64, reqwest::Client>>,
+    /// Connections for data GETs read straight into the caller's buffer;
+    /// `None` where reqwest must carry them too (see [`raw_gets_allowed`]).
+    raw: Option<Arc<raw_get::Pool>>,
+}
+
+/// Whether data GETs may use [`raw_get`]: not when a proxy is configured in
+/// the environment (reqwest honours it, the raw path would not), nor with
+/// `ALLUXIOFS_RAW_GET=0` (for A/B measurements, and a way out).
+fn raw_gets_allowed() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    let proxy = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|k| set(k));
+    let off = std::env::var("ALLUXIOFS_RAW_GET").is_ok_and(|v| v.trim() == "0");
+    !proxy && !off
 }
 
 /// Idle connections the short-call client keeps per worker: one call runs
 /// on it at a time, of one or two requests (see `run_blocking_small`).
 pub const SHORT_IDLE_PER_HOST: usize = 2;
 
+fn connect_timeout(io: &IoConfig) -> Duration {
+    io.timeout.min(Duration::from_secs(5))
+}
+
 fn build_client(io: &IoConfig, idle_per_host: usize) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(idle_per_host)
         .pool_idle_timeout(Duration::from_secs(60))
-        .connect_timeout(io.timeout.min(Duration::from_secs(5)))
+        .connect_timeout(connect_timeout(io))
         .tcp_nodelay(true)
         .build()
         .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))
@@ -112,6 +132,13 @@ impl Http {
             timeout: io.timeout,
             io: io.clone(),
             short: Arc::default(),
+            raw: raw_gets_allowed().then(|| {
+                Arc::new(raw_get::Pool::new(
+                    io.concurrency,
+                    SHORT_IDLE_PER_HOST,
+                    connect_timeout(io),
+                ))
+            }),
         })
     }
 
@@ -196,103 +223,10 @@ impl Http {
     }
 }
 
-/// `buf` as a slice that may be left partly unwritten: the view the read
-/// path works on, so result buffers need not be zeroed first.
-pub fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
-    // SAFETY: same layout; the read path only ever writes initialised bytes
-    // through it, so `buf` stays initialised.
-    unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) }
-}
-
-/// Copies `src` to the start of `dst` (which is at least as long).
-pub fn write_prefix(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
-    assert!(
-        src.len() <= dst.len(),
-        "write_prefix: {} > {}",
-        src.len(),
-        dst.len()
-    );
-    // SAFETY: `dst` has room for `src`; the two are distinct borrows.
-    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) };
-}
-
-/// Where a streamed body goes.
-pub enum Dest<'a> {
-    /// Into this slice from its start (a body may be shorter, never longer).
-    /// It need not be initialised: the bytes written are what the caller
-    /// may read.
-    Slice(&'a mut [MaybeUninit<u8>]),
-    /// Appended to this vector (emptied first), at most this many bytes: no
-    /// zero-filled buffer up front when the length is not known. The file
-    /// size a worker announces is handed to the signal as soon as its
-    /// headers arrive.
-    Vec(&'a mut Vec<u8>, usize, &'a SizeSignal),
-}
-
-/// The file size a worker announced in the headers of the answer being
-/// read, before its body has arrived; withdrawn if that answer then fails.
-#[derive(Default)]
-pub struct SizeSignal {
-    size: parking_lot::Mutex<Option<u64>>,
-    announced: tokio::sync::Notify,
-}
-
-impl SizeSignal {
-    /// The size announced by the answer in progress, unless it failed since.
-    pub fn get(&self) -> Option<u64> {
-        *self.size.lock()
-    }
-
-    /// Waits for an announcement (one made before the wait counts too).
-    pub async fn announced(&self) -> Option<u64> {
-        self.announced.notified().await;
-        self.get()
-    }
-
-    fn announce(&self, size: u64) {
-        *self.size.lock() = Some(size);
-        self.announced.notify_one();
-    }
-
-    /// The answer that announced the size failed: its headers are not to be trusted.
-    pub fn withdraw(&self) {
-        *self.size.lock() = None;
-    }
-}
-
-impl Dest<'_> {
-    fn cap(&self) -> usize {
-        match self {
-            Dest::Slice(s) => s.len(),
-            Dest::Vec(_, max, _) => *max,
-        }
-    }
-
-    fn reserve(&mut self, n: usize) {
-        if let Dest::Vec(v, _, _) = self {
-            v.reserve_exact(n);
-        }
-    }
-
-    fn reset(&mut self) {
-        if let Dest::Vec(v, _, _) = self {
-            v.clear();
-        }
-    }
-
-    /// Writes `chunk` at `at` (the bytes written so far); the caller has
-    /// checked that it fits.
-    fn put(&mut self, at: usize, chunk: &[u8]) {
-        match self {
-            Dest::Slice(s) => write_prefix(&mut s[at..], chunk),
-            Dest::Vec(v, _, _) => v.extend_from_slice(chunk),
-        }
-    }
-}
-
 impl Http {
     /// GETs `path_and_query` from `worker` and writes the body of a 2xx answer
-    /// straight into `dest` as it arrives (no intermediate buffer); returns the
+    /// into `dest` as it arrives (from the socket directly on the raw path,
+    /// from hyper's buffer through reqwest); returns the
     /// bytes written and the file size the worker announced
     /// ([`FILE_SIZE_HEADER`]), if any. A body longer than `dest` is an error,
     /// never truncated.
@@ -303,6 +237,18 @@ impl Http {
         dest: &mut Dest<'_>,
     ) -> Result<(usize, Option<u64>)> {
         dest.reset();
+        if let Some(raw) = &self.raw {
+            let authority = worker.http_authority();
+            return tokio::time::timeout(
+                self.timeout,
+                raw.get_into(&authority, path_and_query, dest),
+            )
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("worker {authority}"),
+                after: self.timeout,
+            })?;
+        }
         let (authority, mut resp) = self
             .start(worker, reqwest::Method::GET, path_and_query, None)
             .await?;

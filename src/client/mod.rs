@@ -2,10 +2,12 @@
 //! limit per configuration per process, and the operations of PROTOCOL.md §6
 //! with retries and failover along ring candidates.
 
+pub mod dest;
 pub mod http;
 mod meta;
 mod ops;
 pub mod pages;
+mod raw_get;
 pub mod read;
 pub mod slice;
 pub mod stats;

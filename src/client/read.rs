@@ -9,7 +9,8 @@ use std::mem::MaybeUninit;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
-use super::http::{as_uninit, template_encode, Dest};
+use super::dest::{as_uninit, Dest};
+use super::http::template_encode;
 use super::pages::{plan, Piece};
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};

@@ -1,7 +1,7 @@
 //! Reads with Python slice rules when the file size may not be known yet:
 //! how each is planned, and the first piece that brings the size.
 
-use super::http::{Dest, SizeSignal};
+use super::dest::{Dest, SizeSignal};
 use super::pages::{plan, resolve};
 use super::read::Short;
 use super::stats::Stats;

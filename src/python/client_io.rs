@@ -12,7 +12,7 @@ use pyo3::types::PyBytes;
 use super::alloc::{copied, filled};
 use super::blocking::{run_blocking, run_blocking_small};
 use super::errors::to_pyerr;
-use crate::client::http::write_prefix;
+use crate::client::dest::write_prefix;
 use crate::client::pages::resolve;
 use crate::client::slice::{after_first, FirstPiece, SlicePlan};
 use crate::client::ClientCore;

@@ -82,10 +82,14 @@ def pct(values: Sequence[float], q: float) -> float:
 
 
 def timed(fn: Callable[[], Any]) -> float:
-    """Seconds one call of ``fn`` takes."""
+    """Seconds one call of ``fn`` takes. Its result is freed after the clock
+    stops: dropping a caller's data is not part of the call (freeing 500 MB
+    of ``cat`` results took ~35 ms, in every column that returns data)."""
     t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    out = fn()
+    dt = time.perf_counter() - t
+    del out
+    return dt
 
 
 def repeat(fn: Callable[[], Any], runs: int, warmup: int = 1) -> List[float]:
@@ -144,8 +148,9 @@ def latencies_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> List[float]:
     out = []
     for it in items:
         t = time.perf_counter()
-        fn(it)
+        res = fn(it)
         out.append((time.perf_counter() - t) * 1e3)
+        del res
     return out
 
 

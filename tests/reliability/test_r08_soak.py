@@ -26,8 +26,9 @@ two halves, the "warm" level taken over the first and the "end" level over the
 second: the median for RSS, the maximum for fds. Proven per process: 0 errors,
 0 wrong bytes, no fallback to the under storage, RSS growth end/warm < 5 %,
 non-socket fds at the end <= warm + 2, and sockets either the same (+2) or
-within the HTTP pools' bound (``concurrency`` idle connections per worker for
-60 s, plus 2 of the short-call pool; a leak would pass it). The workers' RSS
+within the HTTP pools' bound (two families, data GETs and the rest, each
+with ``concurrency`` idle connections per worker for 60 s plus 2 of the
+short-call pool; a leak would pass it). The workers' RSS
 and fds are sampled too (reported, not asserted).
 
 CI: 120 s. ``--long``: 600 s.
@@ -86,8 +87,12 @@ CONCURRENCY = 16
 SHORT_IDLE = 2
 #: Sockets besides the worker pools (etcd, spare).
 OTHER_SOCKETS = 6
-#: Sockets a reader process may keep: both pools full, plus the others.
-POOL_BOUND = WORKERS * (CONCURRENCY + SHORT_IDLE) + OTHER_SOCKETS
+#: Pool families: data GETs on the client's own connections
+#: (``src/client/raw_get``) and reqwest for every other request, each with a
+#: shared-runtime pool and a short-call one.
+POOL_FAMILIES = 2
+#: Sockets a reader process may keep: every pool full, plus the others.
+POOL_BOUND = POOL_FAMILIES * WORKERS * (CONCURRENCY + SHORT_IDLE) + OTHER_SOCKETS
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -477,6 +477,32 @@ def test_oss_strict_worker(dataset: Path, tmp_path: Path, caplog: pytest.LogCapt
         assert fs.stats()["fallbacks"] == 1
 
 
+def test_a_big_listing_is_parsed_while_used_and_a_malformed_one_asked_again(
+    tmp_path: Path,
+) -> None:
+    # Over 256 KiB of JSON: parsed on a helper thread while the dicts are built.
+    many = tmp_path / "ufs" / "many"
+    many.mkdir(parents=True)
+    want = {f"f{i:05d}.bin": i % 7 for i in range(1500)}
+    for name, size in want.items():
+        (many / name).write_bytes(b"x" * size)
+    with LocalCluster(str(tmp_path / "ufs"), workers=1) as c, FaultProxy(c.ports[0]) as proxy:
+        fs = make_fs(proxy.authority, ufs=False, retries=2, timeout=5)
+        url = "file://" + str(many)
+
+        def listed() -> Dict[str, int]:
+            return {os.path.basename(str(e["name"])): int(e["size"]) for e in fs.ls(url)}
+
+        assert listed() == want
+        # Trailing bytes make the JSON malformed after many entries were
+        # handed over: they are dropped and the listing asked for again.
+        proxy.set_mode("extra", budget=1, only="/v1/files")
+        before = proxy.paths_seen("/v1/files")
+        assert listed() == want
+        assert proxy.paths_seen("/v1/files") == before + 2
+        assert proxy.mode == "ok"
+
+
 def test_readinto_falls_back_once(
     dataset: Path, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -77,6 +77,68 @@ pub fn parse_list(worker: &str, body: &[u8]) -> Result<Vec<FileStatus>> {
     })
 }
 
+/// Parses a `/v1/files` answer as [`parse_list`] does, handing the entries
+/// to `sink` in batches of `batch` as they are parsed, so that a caller can
+/// use one batch while the next is parsed. `sink` returns `false` to stop
+/// (then this returns an error). Entries handed over before an error are
+/// not valid on their own: the caller discards them.
+pub fn parse_list_batches(
+    worker: &str,
+    body: &[u8],
+    batch: usize,
+    mut sink: impl FnMut(Vec<FileStatus>) -> bool,
+) -> Result<()> {
+    let malformed = |e: serde_json::Error| Error::Worker {
+        worker: worker.to_owned(),
+        status: None,
+        message: format!("malformed file list: {e}"),
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::Deserializer::deserialize_seq(
+        &mut de,
+        Batches {
+            batch: batch.max(1),
+            sink: &mut sink,
+        },
+    )
+    .map_err(malformed)?;
+    de.end().map_err(malformed)
+}
+
+/// The sequence visitor behind [`parse_list_batches`].
+struct Batches<'s, F> {
+    batch: usize,
+    sink: &'s mut F,
+}
+
+impl<'de, F: FnMut(Vec<FileStatus>) -> bool> serde::de::Visitor<'de> for Batches<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of file statuses")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        let stopped = || <A::Error as serde::de::Error>::custom("the reader stopped");
+        let mut cur = Vec::with_capacity(self.batch);
+        while let Some(s) = seq.next_element::<FileStatus>()? {
+            cur.push(s);
+            if cur.len() == self.batch
+                && !(self.sink)(std::mem::replace(&mut cur, Vec::with_capacity(self.batch)))
+            {
+                return Err(stopped());
+            }
+        }
+        if !cur.is_empty() && !(self.sink)(cur) {
+            return Err(stopped());
+        }
+        Ok(())
+    }
+}
+
 impl ClientCore {
     /// Status of `path` (a full UFS URL).
     pub async fn info(&self, path: &str) -> Result<FileStatus> {
@@ -93,6 +155,21 @@ impl ClientCore {
                         status: None,
                         message: format!("empty info for {path}"),
                     })
+            }
+        })
+        .await
+    }
+
+    /// The raw `/v1/files` answer for `path` and the worker that gave it,
+    /// for callers that parse it with [`parse_list_batches`] (and fall back
+    /// to [`ClientCore::list`], which retries elsewhere, if it is malformed).
+    pub async fn list_body(&self, path: &str) -> Result<(String, bytes::Bytes)> {
+        let q = format!("/v1/files?path={}", form_encode(path));
+        self.with_failover(path, true, |w| {
+            let q = q.clone();
+            async move {
+                let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
+                Ok((w.http_authority(), body))
             }
         })
         .await
@@ -129,5 +206,36 @@ mod tests {
         assert!(s.is_dir());
         assert_eq!(s.mode, serde_json::json!("rwx"));
         assert!(parse_list("w", b"{not json").unwrap_err().is_retryable());
+    }
+
+    #[test]
+    fn batches_parse_as_the_whole_list_does() {
+        let entry = |i: usize| {
+            format!(
+                r#"{{"mType":"file","mName":"f{i}","mUfsPath":"file:///d/f{i}","mLength":{i}}}"#
+            )
+        };
+        for n in [0, 1, 2, 3, 7, 8, 9] {
+            let body = format!("[{}]", (0..n).map(entry).collect::<Vec<_>>().join(","));
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            parse_list_batches("w", body.as_bytes(), 4, |b| {
+                sizes.push(b.len());
+                got.extend(b);
+                true
+            })
+            .unwrap();
+            assert_eq!(got, parse_list("w", body.as_bytes()).unwrap());
+            assert!(sizes.iter().all(|&k| (1..=4).contains(&k)), "{sizes:?}");
+        }
+        // Malformed anywhere (after batches went out too), trailing bytes,
+        // another shape, or a reader that stops: all errors.
+        let bad = format!("[{},{},{{\"mType\":1}}]", entry(0), entry(1));
+        for body in [bad.as_str(), "[] x", "{}", "[{\"mType\":\"file\"}]"] {
+            let e = parse_list_batches("w", body.as_bytes(), 1, |_| true).unwrap_err();
+            assert!(e.is_retryable(), "{body}: {e}");
+        }
+        let two = format!("[{},{}]", entry(0), entry(1));
+        assert!(parse_list_batches("w", two.as_bytes(), 1, |_| false).is_err());
     }
 }

@@ -26,9 +26,9 @@ use crate::membership::Membership;
 use crate::runtime::MembershipSlot;
 use crate::worker_info::WorkerInfo;
 
-#[doc(hidden)]
-pub use meta::parse_list;
 pub use meta::FileStatus;
+#[doc(hidden)]
+pub use meta::{parse_list, parse_list_batches};
 pub use ops::LoadResponse;
 
 /// How long a worker that failed to answer goes to the back of the line.

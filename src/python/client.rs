@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::blocking::{run_blocking, run_blocking_small};
 use super::client_io;
-use super::convert::{fsspec_dict, options, scalar, status_dict, status_dicts, worker_dict};
+use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
@@ -186,9 +186,7 @@ impl PyClient {
         path: String,
         fsspec: bool,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let core = self.core(py)?;
-        let all = run_blocking_small(py, async move { core.list(&path).await })?;
-        status_dicts(py, &all, fsspec)
+        super::listing::list(py, &self.core(py)?, path, fsspec)
     }
 
     /// Bytes `[start, end)` of `path` (negative values count from the end,

@@ -7,6 +7,7 @@ mod client_io;
 mod convert;
 mod errors;
 mod exit;
+mod listing;
 mod prefault;
 mod trim;
 mod worker;

@@ -4,7 +4,7 @@
 
 use _core::client::http::status_error;
 use _core::client::pages::{plan, resolve};
-use _core::client::parse_list;
+use _core::client::{parse_list, parse_list_batches, FileStatus};
 use _core::Error;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -106,6 +106,33 @@ fn check_status(f: &Figures, status: u16, seed: u64) -> Result<(), TestCaseError
     Ok(())
 }
 
+/// `parse_list_batches` (a listing parsed while it is used) accepts exactly
+/// what `parse_list` does, with the same entries.
+fn same_in_batches(
+    body: &[u8],
+    whole: &Result<Vec<FileStatus>, Error>,
+) -> Result<(), TestCaseError> {
+    let mut got = Vec::new();
+    let r = parse_list_batches("w", body, 2, |b| {
+        got.extend(b);
+        true
+    });
+    match whole {
+        Ok(list) => {
+            prop_assert!(
+                r.is_ok(),
+                "batches refused what the whole parse took: {r:?}"
+            );
+            prop_assert_eq!(&got, list);
+        }
+        Err(_) => prop_assert!(
+            r.as_ref().is_err_and(Error::is_retryable),
+            "batches took what the whole parse refused"
+        ),
+    }
+    Ok(())
+}
+
 #[test]
 fn r5_fuzz_client_parse() {
     let budget = Budget::new("client_parse", 6000);
@@ -130,6 +157,7 @@ fn r5_fuzz_client_parse() {
     run_prop(&budget, &f, &strategy, |input| match input {
         Input::Bytes(b) => {
             let r = timed(&f, || parse_list("w", &b));
+            same_in_batches(&b, &r)?;
             f.outcome(&r);
             if let Err(e) = r {
                 prop_assert!(e.is_retryable(), "a malformed answer is a worker fault");
@@ -148,6 +176,7 @@ fn r5_fuzz_client_parse() {
             if jops + tops == 0 {
                 prop_assert!(r.is_ok());
             }
+            same_in_batches(&body, &r)?;
             if let Ok(list) = r {
                 for s in list {
                     let _ = (s.is_dir(), format!("{s:?}"));

@@ -31,8 +31,10 @@ struct FileState {
 /// Outcome of [`Index::reserve`].
 #[derive(Debug)]
 pub(super) enum Reserve {
-    /// Room is reserved; these pages were evicted for it and their files must go.
-    Reserved(Vec<PageRef>),
+    /// Room is reserved; these pages were evicted for it and their files
+    /// must go. `charge` is what the write holds of the quota until it ends
+    /// (commit or release): see [`Index::reserve`].
+    Reserved { evicted: Vec<PageRef>, charge: u64 },
     /// The file was removed after the operation began: its data may be stale.
     Stale,
     /// Other writes in flight hold the quota; the page is not stored.
@@ -47,7 +49,12 @@ pub(super) struct Index {
     lru: BTreeMap<u64, PageRef>,
     /// Bytes of indexed pages.
     committed: u64,
-    /// Bytes promised to writes in flight; with `committed` never above `quota`.
+    /// Bytes charged to writes in flight; with `committed` never above
+    /// `quota`. Each write is charged the larger of its page and the pages it
+    /// displaces (those it evicted, and its own old version): their files stay
+    /// on disk until its task removes or replaces them, so counting only the
+    /// new page let the disk exceed the quota while several writes were in
+    /// flight (R11 saw quota + 2 pages).
     reserved: u64,
     pages: u64,
     clock: u64,
@@ -164,27 +171,31 @@ impl Index {
         Some(entry)
     }
 
-    /// Evicts least recently used pages until `extra` more bytes fit.
-    fn evict_for(&mut self, extra: u64) -> Vec<PageRef> {
+    /// Evicts least recently used pages until `extra` more bytes fit;
+    /// returns them and their bytes.
+    fn evict_for(&mut self, extra: u64) -> (Vec<PageRef>, u64) {
         let mut evicted = Vec::new();
+        let mut bytes = 0;
         while self.used() + extra > self.quota {
             let Some((_, (name, index))) = self.lru.pop_first() else {
                 break;
             };
-            self.remove_entry(&name, index);
+            bytes += self.remove_entry(&name, index).map_or(0, |e| e.len);
             evicted.push((name, index));
         }
-        evicted
+        (evicted, bytes)
     }
 
     /// Evicts until the quota holds (after a restart with a smaller quota).
     pub(super) fn fit_quota(&mut self) -> Vec<PageRef> {
-        self.evict_for(0)
+        self.evict_for(0).0
     }
 
     /// Makes room for a `len`-byte write of a page by an operation that began
     /// at `start`. The previous version of the page leaves the index now (its
-    /// file is about to be replaced); its bytes are not counted twice.
+    /// file is about to be replaced). The write is charged
+    /// `max(len, evicted + old version)` until it ends: the displaced files
+    /// are on disk until then, the new one after.
     pub(super) fn reserve(&mut self, id: &str, index: u64, len: u64, start: u64) -> Reserve {
         if self.is_stale(id, start) {
             return Reserve::Stale;
@@ -193,21 +204,32 @@ impl Index {
         if self.reserved + len > self.quota {
             return Reserve::NoRoom;
         }
-        self.remove_entry(id, index);
-        let evicted = self.evict_for(len);
-        self.reserved += len;
-        Reserve::Reserved(evicted)
+        let old = self.remove_entry(id, index).map_or(0, |e| e.len);
+        // Room for `len` after the old version left: the sum below stays
+        // within the quota whichever term of the charge is larger.
+        let (evicted, bytes) = self.evict_for(len);
+        let charge = len.max(old + bytes);
+        self.reserved += charge;
+        Reserve::Reserved { evicted, charge }
     }
 
-    /// Returns a reservation whose write failed.
-    pub(super) fn release(&mut self, len: u64) {
-        self.reserved -= len;
+    /// Ends a reservation whose write failed.
+    pub(super) fn release(&mut self, charge: u64) {
+        self.reserved -= charge;
     }
 
-    /// Turns a reservation into an indexed page; `false` (page not indexed)
-    /// if the file was removed since the operation began.
-    pub(super) fn commit(&mut self, id: &str, index: u64, len: u64, start: u64) -> bool {
-        self.reserved -= len;
+    /// Turns a reservation (of `charge`) into an indexed `len`-byte page;
+    /// `false` (page not indexed) if the file was removed since the operation
+    /// began.
+    pub(super) fn commit(
+        &mut self,
+        id: &str,
+        index: u64,
+        len: u64,
+        charge: u64,
+        start: u64,
+    ) -> bool {
+        self.reserved -= charge;
         if self.is_stale(id, start) {
             return false;
         }
@@ -277,7 +299,7 @@ mod tests {
 
     fn reserved(r: Reserve) -> Vec<u64> {
         match r {
-            Reserve::Reserved(ev) => ev.into_iter().map(|(_, i)| i).collect(),
+            Reserve::Reserved { evicted, .. } => evicted.into_iter().map(|(_, i)| i).collect(),
             other => panic!("expected a reservation, got {other:?}"),
         }
     }
@@ -288,15 +310,15 @@ mod tests {
         for i in 0..3 {
             let s = ix.begin_op();
             assert!(reserved(ix.reserve("f", i, 10, s)).is_empty());
-            assert!(ix.commit("f", i, 10, s));
+            assert!(ix.commit("f", i, 10, 10, s));
             ix.end_op(s);
         }
         assert_eq!((ix.used(), ix.pages(), ix.cached_bytes("f")), (30, 3, 30));
         ix.lookup("f", 0);
         let s = ix.begin_op();
         assert_eq!(reserved(ix.reserve("g", 0, 15, s)), vec![1, 2]);
-        assert_eq!(ix.used(), 25);
-        assert!(ix.commit("g", 0, 15, s));
+        assert_eq!(ix.used(), 30, "the evicted files count until they are gone");
+        assert!(ix.commit("g", 0, 15, 20, s));
         ix.end_op(s);
         assert_eq!((ix.used(), ix.pages()), (25, 2));
         assert!(ix.contains("f", 0) && !ix.contains("f", 1));
@@ -308,10 +330,10 @@ mod tests {
         ix.insert("f", 0, 10);
         let a = ix.begin_op();
         assert!(reserved(ix.reserve("f", 0, 8, a)).is_empty());
-        assert_eq!(ix.used(), 8, "the old version no longer counts");
+        assert_eq!(ix.used(), 10, "the old version counts until it is replaced");
         let b = ix.begin_op();
         assert!(matches!(ix.reserve("f", 1, 13, b), Reserve::NoRoom));
-        assert!(ix.commit("f", 0, 8, a));
+        assert!(ix.commit("f", 0, 8, 10, a));
         assert_eq!((ix.used(), ix.cached_bytes("f")), (8, 8));
         ix.end_op(a);
         ix.end_op(b);
@@ -325,10 +347,10 @@ mod tests {
         assert_eq!(ix.remove_file("f"), 0);
         let after = ix.begin_op();
         assert!(matches!(ix.reserve("f", 1, 10, before), Reserve::Stale));
-        assert!(!ix.commit("f", 0, 10, before));
+        assert!(!ix.commit("f", 0, 10, 10, before));
         assert_eq!(ix.used(), 0);
         let _ = reserved(ix.reserve("f", 1, 10, after));
-        assert!(ix.commit("f", 1, 10, after));
+        assert!(ix.commit("f", 1, 10, 10, after));
         ix.end_op(before);
         ix.end_op(after);
         assert!(ix.removed.is_empty() && ix.active.is_empty());

@@ -242,8 +242,8 @@ impl PageStore {
             .index
             .lock()
             .reserve(file_id, index, len, ticket.start);
-        let evicted = match reserved {
-            Reserve::Reserved(evicted) => evicted,
+        let (evicted, charge) = match reserved {
+            Reserve::Reserved { evicted, charge } => (evicted, charge),
             Reserve::Stale => {
                 debug!("page store: {file_id} was removed meanwhile; page {index} not stored");
                 return Ok(());
@@ -260,7 +260,7 @@ impl PageStore {
         let inner = self.inner.clone();
         let file_id = file_id.to_owned();
         tokio::task::spawn_blocking(move || {
-            inner.write_reserved(&file_id, index, &data, evicted, ticket)
+            inner.write_reserved(&file_id, index, &data, (evicted, charge), ticket)
         })
         .await
         .map_err(|e| Error::Io {
@@ -277,13 +277,14 @@ impl Inner {
     }
 
     /// Blocking half of `store`: deletes the evicted pages, writes the page
-    /// and turns the reservation into an index entry (or returns it).
+    /// and turns the reservation (its evictions and charge) into an index
+    /// entry, or ends it.
     fn write_reserved(
         &self,
         file_id: &str,
         index: u64,
         data: &[u8],
-        evicted: Vec<PageRef>,
+        (evicted, charge): (Vec<PageRef>, u64),
         ticket: OpTicket,
     ) -> Result<()> {
         for (id, page) in &evicted {
@@ -296,9 +297,9 @@ impl Inner {
         let committed = {
             let mut idx = self.index.lock();
             if written.is_ok() {
-                idx.commit(file_id, index, len, ticket.start)
+                idx.commit(file_id, index, len, charge, ticket.start)
             } else {
-                idx.release(len);
+                idx.release(charge);
                 false
             }
         };

@@ -68,6 +68,27 @@ impl SizeSignal {
 }
 
 impl Dest<'_> {
+    /// The error for an answer from `worker` of `n` bytes or more, past
+    /// [`Dest::cap`].
+    pub(crate) fn too_long(&self, worker: &str, n: u64) -> crate::error::Error {
+        crate::error::Error::Worker {
+            worker: worker.to_owned(),
+            status: None,
+            message: format!(
+                "answered {n} bytes or more, expected at most {}",
+                self.cap()
+            ),
+        }
+    }
+
+    /// Passes the file size an answer's headers announced to a
+    /// [`Dest::Vec`]'s signal.
+    pub(crate) fn announce(&self, size: Option<u64>) {
+        if let (Some(size), Dest::Vec(_, _, signal)) = (size, self) {
+            signal.announce(size);
+        }
+    }
+
     /// The most bytes this destination takes.
     pub(crate) fn cap(&self) -> usize {
         match self {

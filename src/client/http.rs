@@ -156,12 +156,17 @@ impl Http {
         })
     }
 
+    /// A request to `worker` that ran past the request timeout.
+    fn timed_out(&self, worker: &str) -> Error {
+        Error::Timeout {
+            what: format!("worker {worker}"),
+            after: self.timeout,
+        }
+    }
+
     fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {
         if e.is_timeout() {
-            return Error::Timeout {
-                what: format!("worker {worker}"),
-                after: self.timeout,
-            };
+            return self.timed_out(worker);
         }
         // The source chain says what really happened (refused, reset, closed).
         let mut msg = e.to_string();
@@ -244,10 +249,7 @@ impl Http {
                 raw.get_into(&authority, path_and_query, dest),
             )
             .await
-            .map_err(|_| Error::Timeout {
-                what: format!("worker {authority}"),
-                after: self.timeout,
-            })?;
+            .map_err(|_| self.timed_out(&authority))?;
         }
         let (authority, mut resp) = self
             .start(worker, reqwest::Method::GET, path_and_query, None)
@@ -257,18 +259,11 @@ impl Http {
             .get(FILE_SIZE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(size), Dest::Vec(_, _, signal)) = (file_size, &*dest) {
-            signal.announce(size);
-        }
+        dest.announce(file_size);
         let cap = dest.cap();
-        let too_long = |n: u64| Error::Worker {
-            worker: authority.clone(),
-            status: None,
-            message: format!("answered {n} bytes or more, expected at most {cap}"),
-        };
         if let Some(n) = resp.content_length() {
             if n > cap as u64 {
-                return Err(too_long(n));
+                return Err(dest.too_long(&authority, n));
             }
             #[allow(clippy::cast_possible_truncation)]
             dest.reserve(n as usize);
@@ -281,7 +276,7 @@ impl Http {
         {
             let end = n + chunk.len();
             if end > cap {
-                return Err(too_long(end as u64));
+                return Err(dest.too_long(&authority, end as u64));
             }
             dest.put(n, &chunk);
             n = end;

@@ -164,25 +164,30 @@ impl ClientCore {
     /// for callers that parse it with [`parse_list_batches`] (and fall back
     /// to [`ClientCore::list`], which retries elsewhere, if it is malformed).
     pub async fn list_body(&self, path: &str) -> Result<(String, bytes::Bytes)> {
-        let q = format!("/v1/files?path={}", form_encode(path));
-        self.with_failover(path, true, |w| {
-            let q = q.clone();
-            async move {
-                let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
-                Ok((w.http_authority(), body))
-            }
-        })
-        .await
+        self.list_with(path, |worker, body| Ok((worker, body)))
+            .await
     }
 
     /// Children of the directory `path` (or the file itself).
     pub async fn list(&self, path: &str) -> Result<Vec<FileStatus>> {
+        self.list_with(path, |worker, body| parse_list(&worker, &body))
+            .await
+    }
+
+    /// `GET /v1/files` for `path` with failover; `take` gets the worker and
+    /// the answer, and its error counts as that worker's failure.
+    async fn list_with<T>(
+        &self,
+        path: &str,
+        take: impl Fn(String, bytes::Bytes) -> Result<T>,
+    ) -> Result<T> {
         let q = format!("/v1/files?path={}", form_encode(path));
+        let take = &take;
         self.with_failover(path, true, |w| {
             let q = q.clone();
             async move {
                 let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
-                parse_list(&w.http_authority(), &body)
+                take(w.http_authority(), body)
             }
         })
         .await

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::{transport, CLOSED_BEFORE_ANSWER};
 use crate::client::dest::{write_prefix, Dest};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::wire::FILE_SIZE_HEADER;
 
 /// Bytes read ahead for the status line and headers (a page answer's head
@@ -282,11 +282,6 @@ impl Conn {
         dest: &mut Dest<'_>,
     ) -> Result<usize> {
         let cap = dest.cap();
-        let too_long = |n: u64| Error::Worker {
-            worker: authority.to_owned(),
-            status: None,
-            message: format!("answered {n} bytes or more, expected at most {cap}"),
-        };
         let broken = |n: usize, e: io::Error| {
             transport(
                 authority,
@@ -299,7 +294,7 @@ impl Conn {
                 let len = usize::try_from(len)
                     .ok()
                     .filter(|&l| l <= cap)
-                    .ok_or_else(|| too_long(len))?;
+                    .ok_or_else(|| dest.too_long(authority, len))?;
                 self.read_exactly(dest, &mut n, len)
                     .await
                     .map_err(|e| broken(n, e))?;
@@ -319,7 +314,7 @@ impl Conn {
                     .ok()
                     .and_then(|s| s.checked_add(n))
                     .filter(|&e| e <= cap)
-                    .ok_or_else(|| too_long(size.saturating_add(n as u64)))?;
+                    .ok_or_else(|| dest.too_long(authority, size.saturating_add(n as u64)))?;
                 self.read_exactly(dest, &mut n, end)
                     .await
                     .map_err(|e| broken(n, e))?;
@@ -333,7 +328,7 @@ impl Conn {
                     // Full: one more byte means the body is too long.
                     let mut probe = [MaybeUninit::uninit()];
                     if self.read_into(&mut probe).await.map_err(|e| broken(n, e))? > 0 {
-                        return Err(too_long(n as u64 + 1));
+                        return Err(dest.too_long(authority, n as u64 + 1));
                     }
                     break;
                 }

@@ -185,9 +185,7 @@ impl Pool {
             }
             return Err(late(status_error(authority, head.status, &body)));
         }
-        if let (Some(size), Dest::Vec(_, _, signal)) = (head.file_size, &*dest) {
-            signal.announce(size);
-        }
+        dest.announce(head.file_size);
         let n = conn
             .read_body(authority, head.framing, dest)
             .await

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::lends::Lends;
+
 use std::sync::Arc;
 
 use _core::client::ClientCore;
@@ -135,6 +137,69 @@ async fn ranges_metadata_and_writes() {
                 c.info(&missing).await,
                 Err(_core::Error::NotFound(_))
             ));
+        }
+        w.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_fill_lent_buffers_exactly() {
+    for strict in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let ufs = dir.path().join("ufs");
+        std::fs::create_dir_all(&ufs).unwrap();
+        let big = data(5 * PAGE as usize + 77);
+        let small = data(3000);
+        std::fs::write(ufs.join("big.bin"), &big).unwrap();
+        std::fs::write(ufs.join("small.bin"), &small).unwrap();
+        let port = common::free_port();
+        let peers = format!("127.0.0.1:{port}");
+        let w = worker(&ufs, &dir.path().join("c"), port, &peers, strict).await;
+        let c = client(&peers, "3");
+        for (name, body) in [("big.bin", &big), ("small.bin", &small)] {
+            let url = format!("file://{}/{name}", ufs.display());
+            let n = body.len() as i64;
+            for (s, e, size) in [
+                (0, None, None),
+                (0, None, Some(body.len() as u64)),
+                (5, Some(9), None),
+                (-10, None, None),
+                (3, Some(-2), None),
+                (n - 3, Some(n + 100), None),
+                (n + 5, None, None),
+                (7, Some(7), None),
+                (PAGE as i64 - 1, Some(5 * PAGE as i64), None),
+                (PAGE as i64, None, None),
+            ] {
+                let (a, b) = _core::client::pages::resolve(s, e, body.len() as u64);
+                let want = &body[a as usize..b as usize];
+                for refuse in [false, true] {
+                    let lends = if refuse {
+                        Lends::refusing()
+                    } else {
+                        Lends::default()
+                    };
+                    let got = c
+                        .read_slice_lent(&url, s, e, size, Some(&lends))
+                        .await
+                        .unwrap();
+                    let (got, lent) = lends.bytes(got);
+                    let what = format!("strict={strict} {name}[{s}:{e:?}] size={size:?}");
+                    assert_eq!(got, want, "{what} refuse={refuse}");
+                    if refuse {
+                        assert!(!lent, "{what}: nothing was lent");
+                    }
+                    // A small file read whole, its size announced: the one
+                    // answer goes into the result directly.
+                    if name == "small.bin" && s == 0 && e.is_none() && !strict && !refuse {
+                        assert!(lent, "{what}: the whole file in a lent buffer");
+                    }
+                    // Its length known up front: lent before the read.
+                    if size.is_some() && !refuse {
+                        assert!(lent, "{what}: a known length is lent");
+                    }
+                }
+            }
         }
         w.stop().await;
     }

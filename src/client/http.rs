@@ -266,7 +266,7 @@ impl Http {
                 return Err(dest.too_long(&authority, n));
             }
             #[allow(clippy::cast_possible_truncation)]
-            dest.reserve(n as usize);
+            dest.expect(n as usize).await;
         }
         let mut n = 0;
         while let Some(chunk) = resp

@@ -138,7 +138,7 @@ impl ClientCore {
             let got = self.get_piece(&w, path, id, &p, &mut d).await;
             let checked = self.check_piece(path, &w, p, short, got).await;
             if checked.is_err() {
-                if let Dest::Vec(_, _, signal) = &*d {
+                if let Dest::Vec(_, _, signal, _) = &*d {
                     signal.withdraw();
                 }
             }

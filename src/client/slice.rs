@@ -1,7 +1,7 @@
 //! Reads with Python slice rules when the file size may not be known yet:
 //! how each is planned, and the first piece that brings the size.
 
-use super::dest::{Dest, SizeSignal};
+use super::dest::{Dest, Lend, Lender, Lending, SizeSignal};
 use super::pages::{plan, resolve};
 use super::read::Short;
 use super::stats::Stats;
@@ -40,6 +40,16 @@ pub fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (us
 /// A cached 1 MiB page arrives well within it; a window loaded from the
 /// under storage does not.
 const FIRST_PIECE_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The bytes of a read that may have been lent a buffer (see
+/// [`ClientCore::read_slice_lent`]).
+#[derive(Debug)]
+pub enum Body {
+    /// In a buffer of its own.
+    Own(Vec<u8>),
+    /// The first `n` bytes of the buffer lent to it.
+    Lent(usize),
+}
 
 /// What [`ClientCore::first_piece_or_size`] learnt.
 #[derive(Debug)]
@@ -98,28 +108,65 @@ impl ClientCore {
         end: Option<i64>,
         size: Option<u64>,
     ) -> Result<Vec<u8>> {
+        match self.read_slice_lent(path, start, end, size, None).await? {
+            Body::Own(buf) => Ok(buf),
+            Body::Lent(_) => unreachable!("a read without a lender was lent a buffer"),
+        }
+    }
+
+    /// [`Self::read_slice`] into a buffer `lender` lends for the result once
+    /// its length is known (up front, or from the first piece's headers),
+    /// so that the bytes land in the result directly; into a buffer of its
+    /// own where none is lent.
+    pub async fn read_slice_lent(
+        &self,
+        path: &str,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+        lender: Option<&dyn Lender>,
+    ) -> Result<Body> {
+        let mut lending = Lending::default();
         match self.slice_plan(path, start, end, size) {
-            SlicePlan::Exact(s, e) => self.read_vec(path, s, e).await,
+            SlicePlan::Exact(s, e) => self.read_exact(path, s, e, lender, &mut lending).await,
             SlicePlan::SizeFirst => {
                 let (s, e) = resolve(start, end, self.file_size(path).await?);
-                self.read_vec(path, s, e).await
+                self.read_exact(path, s, e, lender, &mut lending).await
             }
             SlicePlan::Upto(s, e) => {
                 #[allow(clippy::cast_possible_truncation)]
                 let len = (e - s) as usize;
+                if let Some(l) = lender {
+                    if let Some(b) = lending.lent_for(l, len).await {
+                        let (n, _) = self.read_upto(path, s, b.buf()).await?;
+                        return Ok(Body::Lent(n));
+                    }
+                }
                 let mut buf = Vec::with_capacity(len);
                 let (n, _) = self
                     .read_upto(path, s, &mut buf.spare_capacity_mut()[..len])
                     .await?;
                 // SAFETY: the read wrote the first `n` bytes.
                 unsafe { buf.set_len(n) };
-                Ok(buf)
+                Ok(Body::Own(buf))
             }
             SlicePlan::FirstPiece(s, e) => {
-                let (mut buf, size) = match self.first_piece_or_size(path, s, e).await? {
+                let lend = lender.map(|lender| Lend {
+                    lender,
+                    lending: &mut lending,
+                    start: s,
+                    end: e,
+                });
+                let (mut buf, size) = match self.first_piece_with(path, s, e, lend).await? {
                     FirstPiece::Piece(buf, size) => (buf, size),
-                    FirstPiece::Whole(stop) => return self.read_vec(path, s, stop).await,
+                    FirstPiece::Whole(stop) => {
+                        return self.read_exact(path, s, stop, lender, &mut lending).await
+                    }
                 };
+                if lending.in_use() {
+                    // Lent only for a piece that is the whole read.
+                    return Ok(Body::Lent(lending.lent_len()));
+                }
                 let (at, stop) = after_first(s, e, buf.len(), size);
                 buf.truncate(at);
                 #[allow(clippy::cast_possible_truncation)]
@@ -133,9 +180,29 @@ impl ClientCore {
                 .await?;
                 // SAFETY: the first piece wrote `at` bytes, the read the rest.
                 unsafe { buf.set_len(len) };
-                Ok(buf)
+                Ok(Body::Own(buf))
             }
         }
+    }
+
+    /// Exactly `[s, e)`, into a lent buffer if `lender` lends one.
+    async fn read_exact(
+        &self,
+        path: &str,
+        s: u64,
+        e: u64,
+        lender: Option<&dyn Lender>,
+        lending: &mut Lending,
+    ) -> Result<Body> {
+        #[allow(clippy::cast_possible_truncation)]
+        let len = e.saturating_sub(s) as usize;
+        if let Some(l) = lender {
+            if let Some(b) = lending.lent_for(l, len).await {
+                self.read_into_uninit(path, s, b.buf()).await?;
+                return Ok(Body::Lent(len));
+            }
+        }
+        self.read_vec(path, s, e).await.map(Body::Own)
     }
 
     /// Whether `[start, end)` is small enough to be asked for whole before the
@@ -154,6 +221,7 @@ impl ClientCore {
         path: &str,
         start: u64,
         signal: &SizeSignal,
+        lend: Option<Lend<'_>>,
     ) -> Result<(Vec<u8>, u64)> {
         let page = self.config.page_size;
         let p = plan(start, start + (page - start % page), page)[0];
@@ -162,7 +230,13 @@ impl ClientCore {
         let mut buf = Vec::new();
         let id = path_id(path);
         let (n, size) = self
-            .fetch_piece(path, &id, p, Dest::Vec(&mut buf, max, signal), Short::Eof)
+            .fetch_piece(
+                path,
+                &id,
+                p,
+                Dest::Vec(&mut buf, max, signal, lend),
+                Short::Eof,
+            )
             .await?;
         Stats::add(&self.stats.bytes_from_workers, n as u64);
         // A piece read under `Short::Eof` always learns the size.
@@ -185,8 +259,20 @@ impl ClientCore {
         start: u64,
         end: Option<u64>,
     ) -> Result<FirstPiece> {
+        self.first_piece_with(path, start, end, None).await
+    }
+
+    /// [`Self::first_piece_or_size`], the piece going into a lent buffer if
+    /// `lend` lends one and it is the whole read (then its vector is empty).
+    async fn first_piece_with(
+        &self,
+        path: &str,
+        start: u64,
+        end: Option<u64>,
+        lend: Option<Lend<'_>>,
+    ) -> Result<FirstPiece> {
         let signal = SizeSignal::default();
-        let piece = self.read_first_piece(path, start, &signal);
+        let piece = self.read_first_piece(path, start, &signal, lend);
         tokio::pin!(piece);
         let got = |r: Result<(Vec<u8>, u64)>| r.map(|(buf, size)| FirstPiece::Piece(buf, size));
         let announced = tokio::select! {

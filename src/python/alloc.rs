@@ -71,7 +71,11 @@ pub fn copied<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>
 
 /// A fresh `bytes` of `len` uninitialised bytes and its buffer, faulted in
 /// now if `populate`.
-fn uninit(py: Python<'_>, len: usize, populate: bool) -> PyResult<(Bound<'_, PyBytes>, *mut u8)> {
+pub(super) fn uninit(
+    py: Python<'_>,
+    len: usize,
+    populate: bool,
+) -> PyResult<(Bound<'_, PyBytes>, *mut u8)> {
     let size =
         ffi::Py_ssize_t::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
     // SAFETY: a null source asks CPython for an uninitialised buffer of

@@ -11,6 +11,7 @@ use super::blocking::{run_blocking, run_blocking_small};
 use super::client_io;
 use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
 use super::errors::to_pyerr;
+use super::read_many;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
 use crate::{runtime, stale};
@@ -225,7 +226,7 @@ impl PyClient {
         py: Python<'_>,
         requests: Vec<(String, i64, Option<i64>, Option<u64>)>,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        client_io::read_many(py, &self.core(py)?, requests)
+        read_many::read_many(py, &self.core(py)?, requests)
     }
 
     /// Creates or replaces the file `path` with `data`.

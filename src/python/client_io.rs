@@ -1,17 +1,15 @@
 //! The data-path methods of `Client`, kept apart from construction: reads
-//! into Python-owned memory, batched reads, writes and load jobs.
+//! into Python-owned memory and writes (batched reads: `read_many`).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::alloc::{copied, filled};
 use super::blocking::{run_blocking, run_blocking_small};
-use super::errors::to_pyerr;
 use crate::client::dest::write_prefix;
 use crate::client::pages::resolve;
 use crate::client::slice::{after_first, FirstPiece, SlicePlan};
@@ -138,73 +136,6 @@ pub fn readinto_address(
         core.read_into(path, offset, slice),
     )?;
     Ok(want)
-}
-
-/// Many reads at once (`cat`, `cat_ranges`): each `(path, start, end)`
-/// (plus the file size when known) becomes `bytes` or the exception it raised.
-///
-/// The reads run on the runtime's threads and hand each result over as soon
-/// as it is complete; this thread turns them into `bytes` meanwhile. Copying
-/// into fresh Python memory (page faults included) was a third of the time
-/// of `cat` over many small files, and it ran only after the last read; it
-/// now overlaps the reads, and each read's buffer is freed (and reused) as
-/// soon as it is copied, instead of all of them living until the end.
-pub fn read_many(
-    py: Python<'_>,
-    core: &Arc<ClientCore>,
-    reqs: Vec<(String, i64, Option<i64>, Option<u64>)>,
-) -> PyResult<Vec<Py<PyAny>>> {
-    let n = reqs.len();
-    let concurrency = core.config().io.concurrency.max(1);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>(2 * concurrency);
-    let core2 = core.clone();
-    let rt = crate::runtime::current().map_err(to_pyerr)?;
-    let _job = AbortOnDrop(rt.runtime().spawn(async move {
-        let core = &core2;
-        let mut done = futures::stream::iter(reqs.into_iter().enumerate())
-            .map(|(i, (path, start, end, size))| async move {
-                (i, core.read_slice(&path, start, end, size).await)
-            })
-            .buffer_unordered(concurrency);
-        while let Some(r) = done.next().await {
-            if tx.send(r).await.is_err() {
-                return; // the call ended early (Ctrl-C)
-            }
-        }
-    }));
-    let mut out: Vec<Option<Py<PyAny>>> = std::iter::repeat_with(|| None).take(n).collect();
-    let mut left = n;
-    while left > 0 {
-        // Waits (GIL released) for one result, then takes all that are ready.
-        let batch = run_blocking(py, async {
-            let first = rx.recv().await.ok_or_else(|| crate::error::Error::Io {
-                context: "read_many".into(),
-                message: "the read task ended early".into(),
-            })?;
-            let mut batch = vec![first];
-            while let Ok(r) = rx.try_recv() {
-                batch.push(r);
-            }
-            Ok(batch)
-        })?;
-        for (i, r) in batch {
-            out[i] = Some(match r {
-                Ok(v) => copied(py, &v)?.into_any().unbind(),
-                Err(e) => to_pyerr(e).into_value(py).into_any(),
-            });
-            left -= 1;
-        }
-    }
-    Ok(out.into_iter().flatten().collect())
-}
-
-/// Aborts a spawned job when the call waiting for it ends early (Ctrl-C).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Writes a whole file.

@@ -9,6 +9,7 @@ mod errors;
 mod exit;
 mod listing;
 mod prefault;
+mod read_many;
 mod trim;
 mod worker;
 

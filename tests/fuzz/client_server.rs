@@ -12,6 +12,7 @@ use _core::{Error, Result};
 
 use crate::fake::{self, Case, Served};
 use crate::gen::Rand;
+use crate::lends::Lends;
 use crate::{runtime, Budget, Figures};
 
 /// Per-request timeout of the client (seconds) and its operation deadline.
@@ -24,8 +25,9 @@ const HANG: Duration = Duration::from_secs(15);
 enum Op {
     /// `read_vec(s, e)` inside the file.
     Read(u64, u64),
-    /// `read_slice` with Python bounds and an unknown size.
-    Slice(i64, Option<i64>),
+    /// `read_slice` with Python bounds and an unknown size; with `true`,
+    /// into buffers lent for the result (`read_slice_lent`).
+    Slice(i64, Option<i64>, bool),
     Info,
     List,
     Size,
@@ -58,6 +60,7 @@ fn op(r: &mut Rand, size: u64, page: u64) -> Op {
             } else {
                 Some(bound(r).min(n + 5))
             },
+            r.pct(50),
         ),
         7 => Op::Info,
         8 => Op::List,
@@ -109,7 +112,12 @@ fn pattern(n: usize) -> Vec<u8> {
 async fn perform(c: &ClientCore, url: &str, op: Op) -> Got {
     match op {
         Op::Read(s, e) => Got::Bytes(c.read_vec(url, s, e).await),
-        Op::Slice(s, e) => Got::Bytes(c.read_slice(url, s, e, None).await),
+        Op::Slice(s, e, false) => Got::Bytes(c.read_slice(url, s, e, None).await),
+        Op::Slice(s, e, true) => {
+            let lends = Lends::default();
+            let got = c.read_slice_lent(url, s, e, None, Some(&lends)).await;
+            Got::Bytes(got.map(|b| lends.bytes(b).0))
+        }
         Op::Info => Got::Status(Box::new(c.info(url).await)),
         Op::List => Got::Status(Box::new(c.list(url).await.and_then(|l| {
             l.into_iter()
@@ -170,7 +178,7 @@ fn judge(case: &Case, op: Op, got: Got, log: &[Served]) -> std::result::Result<V
             }
             r => r.is_ok(),
         },
-        (Op::Slice(s, e), Got::Bytes(r)) => match r {
+        (Op::Slice(s, e, _), Got::Bytes(r)) => match r {
             Ok(v) => {
                 let (a, b) = py(s, e, size);
                 // A size the server lied about consistently cannot be caught.

@@ -58,6 +58,8 @@ mod client_server;
 mod etcd_value;
 mod fake;
 mod gen;
+#[path = "../common/lends.rs"]
+mod lends;
 mod paths;
 mod raw;
 mod requests;

@@ -14,9 +14,13 @@ use crate::client::dest::{write_prefix, Dest};
 use crate::error::Result;
 use crate::wire::FILE_SIZE_HEADER;
 
-/// Bytes read ahead for the status line and headers (a page answer's head
-/// is about 150 bytes; whatever body comes with it is copied once).
+/// Room for the status line and headers, and the chunk lines of a chunked
+/// body.
 const HEAD_BUF: usize = 16 * 1024;
+/// Most bytes one read for a head takes. A page answer's head is about 150
+/// bytes, and body bytes read with it are copied once more, out of the
+/// buffer: a 16 KiB read copied a sixth of every 100 KiB file twice.
+const HEAD_READ: usize = 1024;
 
 /// How the body of an answer ends.
 #[derive(Clone, Copy, Debug)]
@@ -100,13 +104,14 @@ impl Conn {
         self.pos == self.end
     }
 
-    /// The socket, for the idle pool.
-    pub(super) fn into_stream(self) -> TcpStream {
-        self.stream
+    /// The socket (to check an idle connection is still open).
+    pub(super) fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 
-    /// Reads more into the buffer after what is there; 0 at end of file.
-    async fn fill(&mut self) -> io::Result<usize> {
+    /// Reads more into the buffer after what is there, at most `most`
+    /// bytes; 0 at end of file.
+    async fn fill(&mut self, most: usize) -> io::Result<usize> {
         if self.pos == self.end {
             self.pos = 0;
             self.end = 0;
@@ -116,7 +121,8 @@ impl Conn {
             self.pos = 0;
         }
         let end = self.end;
-        let n = self.stream.read(&mut self.buf[end..]).await?;
+        let stop = end.saturating_add(most).min(self.buf.len());
+        let n = self.stream.read(&mut self.buf[end..stop]).await?;
         self.end += n;
         Ok(n)
     }
@@ -144,7 +150,7 @@ impl Conn {
                 )));
             }
             let started = self.end > self.pos;
-            let got = self.fill().await.map_err(|e| {
+            let got = self.fill(HEAD_READ).await.map_err(|e| {
                 if started {
                     HeadError::Io(e)
                 } else {
@@ -249,7 +255,7 @@ impl Conn {
                     "chunk line too long",
                 ));
             }
-            if self.fill().await? == 0 {
+            if self.fill(HEAD_BUF).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -295,6 +301,7 @@ impl Conn {
                     .ok()
                     .filter(|&l| l <= cap)
                     .ok_or_else(|| dest.too_long(authority, len))?;
+                dest.expect(len).await;
                 self.read_exactly(dest, &mut n, len)
                     .await
                     .map_err(|e| broken(n, e))?;

@@ -34,14 +34,20 @@ use crate::short_runtime;
 const ERROR_BODY_MAX: usize = 64 * 1024;
 /// Idle connections older than this are closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections idle at least this long are checked to be open before use.
+/// One used moments ago is not: the check is a system call per request
+/// (a tenth of a small read's), and a connection the server closed anyway
+/// fails before any answer and is replaced once (see [`Pool::get_into`]).
+const CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// What hyper says when a connection closes before any answer; the read
 /// path recognises an OSS worker without `/v1/range` by it.
 pub const CLOSED_BEFORE_ANSWER: &str = "connection closed before message completed";
 
 /// Idle connections to one worker on one runtime, newest last, with the
-/// time each went idle.
-type IdleList = Vec<(TcpStream, Instant)>;
+/// time each went idle. A connection keeps its read buffer: made once, not
+/// per request.
+type IdleList = Vec<(Conn, Instant)>;
 
 /// Idle keep-alive connections per (short-runtime generation, authority):
 /// a connection is registered with the runtime that made it and must only
@@ -106,19 +112,22 @@ impl Pool {
             .map_err(|f| f.error)
     }
 
-    /// The newest idle connection to `authority` that is still open.
+    /// The newest idle connection to `authority` that is still open (as far
+    /// as [`CHECK_AFTER`] says to check).
     fn checkout(&self, generation: u64, authority: &str) -> Option<Conn> {
         let mut idle = self.idle.lock();
         let list = idle.get_mut(&(generation, authority.to_owned()))?;
-        while let Some((stream, since)) = list.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && still_open(&stream) {
-                return Some(Conn::new(stream));
+        while let Some((conn, since)) = list.pop() {
+            let idle = since.elapsed();
+            if idle < IDLE_TIMEOUT && (idle < CHECK_AFTER || still_open(conn.stream())) {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn checkin(&self, generation: u64, authority: &str, stream: TcpStream) {
+    /// Keeps `conn` (between answers, nothing buffered) for reuse.
+    fn checkin(&self, generation: u64, authority: &str, conn: Conn) {
         let max = if generation == 0 {
             self.max_idle
         } else {
@@ -127,7 +136,7 @@ impl Pool {
         let mut idle = self.idle.lock();
         let list = idle.entry((generation, authority.to_owned())).or_default();
         if list.len() < max {
-            list.push((stream, Instant::now()));
+            list.push((conn, Instant::now()));
         }
     }
 
@@ -177,11 +186,11 @@ impl Pool {
         if !(200..300).contains(&head.status) {
             let mut body = Vec::new();
             let signal = Default::default();
-            let mut sink = Dest::Vec(&mut body, ERROR_BODY_MAX, &signal);
+            let mut sink = Dest::Vec(&mut body, ERROR_BODY_MAX, &signal, None);
             // The error is what matters; a body that cannot be read is left out.
             let complete = conn.read_body(authority, head.framing, &mut sink).await;
             if complete.is_ok() && head.keep_alive && conn.drained() {
-                self.checkin(generation, authority, conn.into_stream());
+                self.checkin(generation, authority, conn);
             }
             return Err(late(status_error(authority, head.status, &body)));
         }
@@ -192,7 +201,7 @@ impl Pool {
             .map_err(late)?;
         // Bytes past the answer mean the two sides disagree on framing.
         if head.keep_alive && conn.drained() {
-            self.checkin(generation, authority, conn.into_stream());
+            self.checkin(generation, authority, conn);
         }
         Ok((n, head.file_size))
     }

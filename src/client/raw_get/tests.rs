@@ -135,7 +135,7 @@ async fn a_chunked_body_is_decoded_into_a_vec_and_the_size_announced() {
     let signal = SizeSignal::default();
     let mut v = Vec::new();
     let (n, size) = p
-        .get_into(&a, "/v1/x", &mut Dest::Vec(&mut v, 100, &signal))
+        .get_into(&a, "/v1/x", &mut Dest::Vec(&mut v, 100, &signal, None))
         .await
         .unwrap();
     assert_eq!((n, size, signal.get()), (11, Some(42), Some(42)));
@@ -280,7 +280,7 @@ async fn informational_answers_and_byte_by_byte_heads_are_handled() {
     let signal = SizeSignal::default();
     let mut v = Vec::new();
     let (n, size) = pool()
-        .get_into(&a, "/v1/x", &mut Dest::Vec(&mut v, 100, &signal))
+        .get_into(&a, "/v1/x", &mut Dest::Vec(&mut v, 100, &signal, None))
         .await
         .unwrap();
     assert_eq!((n, size), (14, Some(7)));

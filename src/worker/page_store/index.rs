@@ -194,33 +194,41 @@ impl Index {
     /// Makes room for a `len`-byte write of a page by an operation that began
     /// at `start`. The previous version of the page leaves the index now (its
     /// file is about to be replaced). The write is charged
-    /// `max(len, evicted + old version)` until it ends: the displaced files
-    /// are on disk until then, the new one after.
+    /// `old version + max(len, evicted)` until it ends: the old version stays
+    /// on disk until the new file (written beside it, then renamed over it)
+    /// replaces it, and the evicted files are removed before that is written.
     pub(super) fn reserve(&mut self, id: &str, index: u64, len: u64, start: u64) -> Reserve {
         if self.is_stale(id, start) {
             return Reserve::Stale;
         }
+        let old = self
+            .files
+            .get(id)
+            .and_then(|f| f.pages.get(&index))
+            .map_or(0, |e| e.len);
         // Reservations cannot be evicted; indexed pages, the old version included, can.
-        if self.reserved + len > self.quota {
+        if self.reserved + old + len > self.quota {
             return Reserve::NoRoom;
         }
-        let old = self.remove_entry(id, index).map_or(0, |e| e.len);
-        // Room for `len` after the old version left: the sum below stays
+        self.remove_entry(id, index);
+        // Room for the new file beside the old one: the sum below stays
         // within the quota whichever term of the charge is larger.
-        let (evicted, bytes) = self.evict_for(len);
-        let charge = len.max(old + bytes);
+        let (evicted, bytes) = self.evict_for(old + len);
+        let charge = old + len.max(bytes);
         self.reserved += charge;
         Reserve::Reserved { evicted, charge }
     }
 
-    /// Ends a reservation whose write failed.
+    /// Ends a reservation whose write failed or was not indexed, once its
+    /// files are gone.
     pub(super) fn release(&mut self, charge: u64) {
         self.reserved -= charge;
     }
 
     /// Turns a reservation (of `charge`) into an indexed `len`-byte page;
-    /// `false` (page not indexed) if the file was removed since the operation
-    /// began.
+    /// `false` (page not indexed, the reservation still held: release it
+    /// once the file is removed) if the file was removed since the
+    /// operation began.
     pub(super) fn commit(
         &mut self,
         id: &str,
@@ -229,10 +237,10 @@ impl Index {
         charge: u64,
         start: u64,
     ) -> bool {
-        self.reserved -= charge;
         if self.is_stale(id, start) {
             return false;
         }
+        self.reserved -= charge;
         self.insert(id, index, len);
         true
     }
@@ -330,10 +338,14 @@ mod tests {
         ix.insert("f", 0, 10);
         let a = ix.begin_op();
         assert!(reserved(ix.reserve("f", 0, 8, a)).is_empty());
-        assert_eq!(ix.used(), 10, "the old version counts until it is replaced");
+        assert_eq!(
+            ix.used(),
+            18,
+            "the old version counts until the new file replaces it"
+        );
         let b = ix.begin_op();
         assert!(matches!(ix.reserve("f", 1, 13, b), Reserve::NoRoom));
-        assert!(ix.commit("f", 0, 8, 10, a));
+        assert!(ix.commit("f", 0, 8, 18, a));
         assert_eq!((ix.used(), ix.cached_bytes("f")), (8, 8));
         ix.end_op(a);
         ix.end_op(b);
@@ -348,6 +360,8 @@ mod tests {
         let after = ix.begin_op();
         assert!(matches!(ix.reserve("f", 1, 10, before), Reserve::Stale));
         assert!(!ix.commit("f", 0, 10, 10, before));
+        assert_eq!(ix.used(), 10, "held until its file is removed");
+        ix.release(10);
         assert_eq!(ix.used(), 0);
         let _ = reserved(ix.reserve("f", 1, 10, after));
         assert!(ix.commit("f", 1, 10, 10, after));

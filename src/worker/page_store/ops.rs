@@ -294,28 +294,26 @@ impl Inner {
         let header = disk::checksum_header(data);
         let written = disk::write_atomic(&self.temp_path(), &dest, &[&header, data]);
         let len = data.len() as u64;
-        let committed = {
-            let mut idx = self.index.lock();
-            if written.is_ok() {
-                idx.commit(file_id, index, len, charge, ticket.start)
-            } else {
-                idx.release(charge);
-                false
-            }
-        };
+        let committed = written.is_ok()
+            && self
+                .index
+                .lock()
+                .commit(file_id, index, len, charge, ticket.start);
         drop(ticket);
+        if committed {
+            return Ok(());
+        }
+        // Not indexed: the file goes, then its charge (the quota bounds
+        // what is on disk, so the room is free only once the file is).
+        remove_quietly(&dest);
+        self.index.lock().release(charge);
         match written {
-            Ok(()) if committed => Ok(()),
             Ok(()) => {
-                debug!("page store: {file_id} was removed meanwhile; dropping page {index}");
-                remove_quietly(&dest);
+                debug!("page store: {file_id} was removed meanwhile; dropped page {index}");
                 Ok(())
             }
-            Err(e) => {
-                // The previous version left the index at reservation: don't orphan it.
-                remove_quietly(&dest);
-                Err(Error::io(format!("writing page {}", dest.display()), &e))
-            }
+            // The previous version left the index at reservation: not orphaned.
+            Err(e) => Err(Error::io(format!("writing page {}", dest.display()), &e)),
         }
     }
 }

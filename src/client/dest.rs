@@ -97,15 +97,15 @@ pub struct Lending {
 }
 
 impl Lending {
-    /// Whether the read's bytes went into the lent buffer (then they fill
-    /// it exactly).
-    pub fn in_use(&self) -> bool {
-        self.in_use
+    /// The length of the lent buffer if the read's bytes went into it
+    /// (then they fill it exactly).
+    pub fn in_use_len(&self) -> Option<usize> {
+        self.lent.as_ref().filter(|_| self.in_use).map(Lent::len)
     }
 
-    /// The length of the buffer lent, 0 if none.
-    pub fn lent_len(&self) -> usize {
-        self.lent.as_ref().map_or(0, Lent::len)
+    /// The lent buffer, if the read's bytes go into it.
+    fn active(&mut self) -> Option<&mut Lent> {
+        self.lent.as_mut().filter(|_| self.in_use)
     }
 
     /// Asks `lender` for exactly `len` bytes, keeping a buffer already lent
@@ -125,11 +125,8 @@ impl Lending {
     /// A buffer of `len` bytes for a read whose length is known up front,
     /// or `None`.
     pub async fn lent_for(&mut self, lender: &dyn Lender, len: usize) -> Option<&mut Lent> {
-        if self.borrow(lender, len).await {
-            self.lent.as_mut()
-        } else {
-            None
-        }
+        self.borrow(lender, len).await;
+        self.active()
     }
 }
 
@@ -200,12 +197,10 @@ impl Dest<'_> {
     pub(crate) fn cap(&self) -> usize {
         match self {
             Dest::Slice(s) => s.len(),
-            Dest::Vec(_, max, _, lend) => match lend {
-                Some(Lend { lending, .. }) if lending.in_use => {
-                    lending.lent.as_ref().map_or(0, Lent::len)
-                }
-                _ => *max,
-            },
+            Dest::Vec(_, max, _, lend) => lend
+                .as_ref()
+                .and_then(|l| l.lending.in_use_len())
+                .unwrap_or(*max),
         }
     }
 
@@ -245,12 +240,8 @@ impl Dest<'_> {
         match self {
             Dest::Slice(s) => &mut s[n..end],
             Dest::Vec(v, _, _, lend) => {
-                if let Some(Lend { lending, .. }) = lend {
-                    if lending.in_use {
-                        if let Some(b) = lending.lent.as_mut() {
-                            return &mut b.buf()[n..end];
-                        }
-                    }
+                if let Some(b) = lend.as_mut().and_then(|l| l.lending.active()) {
+                    return &mut b.buf()[n..end];
                 }
                 debug_assert_eq!(v.len(), n);
                 v.reserve(end - n);
@@ -262,7 +253,10 @@ impl Dest<'_> {
     /// The first `n` bytes have been written through [`Dest::window`].
     pub(crate) fn filled(&mut self, n: usize) {
         if let Dest::Vec(v, _, _, lend) = self {
-            if lend.as_ref().is_some_and(|l| l.lending.in_use) {
+            if lend
+                .as_ref()
+                .is_some_and(|l| l.lending.in_use_len().is_some())
+            {
                 return;
             }
             debug_assert!(n <= v.capacity());

@@ -163,9 +163,9 @@ impl ClientCore {
                         return self.read_exact(path, s, stop, lender, &mut lending).await
                     }
                 };
-                if lending.in_use() {
+                if let Some(n) = lending.in_use_len() {
                     // Lent only for a piece that is the whole read.
-                    return Ok(Body::Lent(lending.lent_len()));
+                    return Ok(Body::Lent(n));
                 }
                 let (at, stop) = after_first(s, e, buf.len(), size);
                 buf.truncate(at);

@@ -109,62 +109,24 @@ def one_after_other(*rates: float) -> float:
 _POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
-def populate_ms(n: int, huge: bool = True) -> Optional[float]:
+def populate_ms(n: int) -> Optional[float]:
     """Milliseconds to fault in ``n`` bytes of a new private anonymous
     mapping the way ours does a big result (huge pages advised, one
-    populate), or with ``huge=False`` as it does small results on the heap
-    (4 KiB pages; CPU time of this thread); ``None`` where the advice is not
-    supported (not Linux, an old kernel)."""
+    populate); ``None`` where the advice is not supported (not Linux, an old
+    kernel)."""
     try:
         m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     except (OSError, AttributeError, ValueError):
         return None
-    clock = time.perf_counter if huge else time.thread_time
     try:
-        m.madvise(mmap.MADV_HUGEPAGE if huge else mmap.MADV_NOHUGEPAGE)
-        t = clock()
+        m.madvise(mmap.MADV_HUGEPAGE)
+        t = time.perf_counter()
         m.madvise(_POPULATE_WRITE)
-        return (clock() - t) * 1e3
+        return (time.perf_counter() - t) * 1e3
     except (OSError, AttributeError, ValueError):
         return None
     finally:
         m.close()
-
-
-def _cpu_ticks() -> Optional[Tuple[int, int]]:
-    """(busy, total) clock ticks of all CPUs so far (Linux ``/proc/stat``)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already in user
-    return total - idle, total
-
-
-def busy_share(fn: Callable[[], Any]) -> Tuple[Any, Optional[float]]:
-    """``fn()`` and the share of the machine's CPUs busy while it ran."""
-    before = _cpu_ticks()
-    out = fn()
-    after = _cpu_ticks()
-    if before is None or after is None or after[1] <= before[1]:
-        return out, None
-    return out, (after[0] - before[0]) / (after[1] - before[1])
-
-
-def fresh_results_s(keys: Sequence[str], size: int, runs: int) -> List[float]:
-    """Seconds to build ``{key: bytes of size}``, each value new and filled:
-    the least a client must do with the results of ``fs.cat(keys)``, all of
-    which are alive at once (so they cannot reuse each other's memory)."""
-    fill = b"\x01"
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        d = {k: fill * size for k in keys}
-        out.append(time.perf_counter() - t)
-        del d
-    return out
 
 
 def latencies_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> List[float]:

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::size::parse_size;
+use crate::protocol::size::parse_size;
 
 /// Alluxio's page size property.
 pub const PAGE_SIZE_KEY: &str = "alluxio.worker.page.store.page.size";

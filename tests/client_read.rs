@@ -48,7 +48,10 @@ fn client(peers: &str, retries: &str) -> Arc<ClientCore> {
         ..ConfigInput::default()
     })
     .unwrap();
-    _core::runtime::current().unwrap().client(&cfg).unwrap()
+    _core::client::process::runtime::current()
+        .unwrap()
+        .client(&cfg)
+        .unwrap()
 }
 
 fn data(n: usize) -> Vec<u8> {

@@ -28,7 +28,7 @@ def test_workers_shape_and_order() -> None:
     workers = fs.client.workers()
     assert [w["host"] for w in workers] == hostnames
     assert all(w["http_port"] == 28081 for w in workers)
-    # Identity = UUIDv3 of the host name (PROTOCOL.md §2.2).
+    # Identity = UUIDv3 of the host name (docs/protocol.md §2.2).
     assert workers[0] == {
         "host": "worker-fmvjygixyt-8993",
         "http_port": 28081,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use _core::config::ConfigInput;
-use _core::path_id::path_id;
+use _core::protocol::path_id::path_id;
 use _core::worker::config::{WorkerConfig, WorkerInput};
 use _core::worker::server::RunningWorker;
 use _core::{Ring, WorkerInfo};

@@ -1,4 +1,4 @@
-//! The worker's REST API (PROTOCOL.md §5) against an in-process worker over a
+//! The worker's REST API (docs/protocol.md §5) against an in-process worker over a
 //! local under storage: every endpoint, edge cases, the error models.
 
 mod common;
@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use _core::config::ConfigInput;
-use _core::path_id::path_id;
+use _core::protocol::path_id::path_id;
 use _core::worker::config::{WorkerConfig, WorkerInput};
 use _core::worker::server::RunningWorker;
 use serde_json::Value;
@@ -317,7 +317,10 @@ async fn ranges_chunks_head_tail() {
             .send()
             .await
             .unwrap();
-        let announced = r.headers().get(_core::wire::FILE_SIZE_HEADER).cloned();
+        let announced = r
+            .headers()
+            .get(_core::protocol::wire::FILE_SIZE_HEADER)
+            .cloned();
         assert_eq!(
             announced.and_then(|v| v.to_str().ok().map(str::to_owned)),
             Some(data.len().to_string())

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use _core::config::ConfigInput;
-use _core::path_id::path_id;
+use _core::protocol::path_id::path_id;
 use _core::worker::config::{WorkerConfig, WorkerInput, DEFAULT_METADATA_SYNC_INTERVAL};
 use _core::worker::server::RunningWorker;
 use serde_json::Value;

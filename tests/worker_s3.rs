@@ -5,7 +5,7 @@
 mod common_ufs;
 
 use _core::config::ConfigInput;
-use _core::path_id::path_id;
+use _core::protocol::path_id::path_id;
 use _core::worker::config::{WorkerConfig, WorkerInput};
 use _core::worker::server::RunningWorker;
 use common_ufs::Moto;

@@ -30,7 +30,7 @@ def worker_registration(
     http_port: int,
     cluster: str = "DefaultAlluxioCluster",
 ) -> tuple[str, str]:
-    """The etcd key and value a Java Alluxio worker registers (PROTOCOL.md §1.2):
+    """The etcd key and value a Java Alluxio worker registers (docs/protocol.md §1.2):
     compact JSON, Gson's field order. Written independently of the Rust code so
     tests can check one against the other."""
     value = {

@@ -1,5 +1,5 @@
 //! HTTP to workers: one pooled client, URL encoding exactly as the Python
-//! clients send it (PROTOCOL.md §4.4), and the status → error mapping.
+//! clients send it (docs/protocol.md §4.4), and the status → error mapping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +8,11 @@ use bytes::Bytes;
 
 use super::dest::Dest;
 use super::raw_get;
+use crate::client::process::{short_runtime, stale};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
-use crate::wire::FILE_SIZE_HEADER;
-use crate::worker_info::WorkerInfo;
-use crate::{short_runtime, stale};
+use crate::protocol::wire::FILE_SIZE_HEADER;
+use crate::protocol::worker_info::WorkerInfo;
 
 /// Form encoding (`urllib.parse.quote_plus`): for `path`, `opType`, flags.
 pub fn form_encode(v: &str) -> String {
@@ -47,7 +47,7 @@ pub fn template_encode(v: &str) -> String {
 }
 
 /// The pooled HTTP client for workers. Inside
-/// [`crate::short_runtime::block_on`] requests go through a second client
+/// [`crate::client::process::short_runtime::block_on`] requests go through a second client
 /// whose connections live on that runtime.
 #[derive(Clone)]
 pub struct Http {

@@ -1,4 +1,4 @@
-//! `info` and `list` (PROTOCOL.md §5.2, §5.3) from the owner of the path.
+//! `info` and `list` (docs/protocol.md §5.2, §5.3) from the owner of the path.
 
 use serde::Deserialize;
 

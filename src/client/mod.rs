@@ -1,5 +1,5 @@
 //! The client core: membership, the ring, one HTTP pool and one concurrency
-//! limit per configuration per process, and the operations of PROTOCOL.md §6
+//! limit per configuration per process, and the operations of docs/protocol.md §6
 //! with retries and failover along ring candidates.
 
 pub mod dest;
@@ -7,6 +7,7 @@ pub mod http;
 mod meta;
 mod ops;
 pub mod pages;
+pub mod process;
 mod raw_get;
 pub mod read;
 pub mod slice;
@@ -20,11 +21,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
+use crate::client::process::runtime::MembershipSlot;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::membership::Membership;
-use crate::runtime::MembershipSlot;
-use crate::worker_info::WorkerInfo;
+use crate::protocol::worker_info::WorkerInfo;
 
 pub use meta::FileStatus;
 #[doc(hidden)]

@@ -1,4 +1,4 @@
-//! Writes, namespace operations (PROTOCOL.md §5.11–5.14) and load jobs (§5.6),
+//! Writes, namespace operations (docs/protocol.md §5.11–5.14) and load jobs (§5.6),
 //! each sent to the ring owner of the (source) path.
 
 use bytes::Bytes;
@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::http::{form_encode, template_encode};
 use super::ClientCore;
 use crate::error::{Error, Result};
-use crate::path_id::path_id;
+use crate::protocol::path_id::path_id;
 
 /// A load endpoint answer, passed through as JSON.
 pub type LoadResponse = serde_json::Value;

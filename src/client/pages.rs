@@ -1,4 +1,4 @@
-//! Page math (PROTOCOL.md §4.3): a byte range of a file becomes page-aligned
+//! Page math (docs/protocol.md §4.3): a byte range of a file becomes page-aligned
 //! pieces, each one request.
 
 /// One request's share of a read: bytes `[offset, offset + len)` of page `index`.
@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn spec_example() {
-        // PROTOCOL.md §4.3: offset 1048000, length 2000, 1 MiB pages.
+        // docs/protocol.md §4.3: offset 1048000, length 2000, 1 MiB pages.
         let p = plan(1_048_000, 1_050_000, 1_048_576);
         assert_eq!(
             p,

@@ -15,8 +15,8 @@ use super::pages::{plan, Piece};
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};
 use crate::error::{Error, Result};
-use crate::path_id::path_id;
-use crate::worker_info::WorkerInfo;
+use crate::protocol::path_id::path_id;
+use crate::protocol::worker_info::WorkerInfo;
 
 /// Whether a failed range request means the endpoint does not exist there
 /// (an OSS worker closes the connection; ours answers 404 "no endpoint").

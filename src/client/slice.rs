@@ -7,7 +7,7 @@ use super::read::Short;
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};
 use crate::error::Result;
-use crate::path_id::path_id;
+use crate::protocol::path_id::path_id;
 
 /// Reads up to this many pages are sent before the file size is known.
 const SMALL_READ_PAGES: u64 = 4;

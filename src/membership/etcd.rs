@@ -13,7 +13,7 @@ use tokio::time::{sleep, timeout, Instant};
 use super::Publisher;
 use crate::config::EtcdConfig;
 use crate::error::Error;
-use crate::worker_info::WorkerInfo;
+use crate::protocol::worker_info::WorkerInfo;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

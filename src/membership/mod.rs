@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::{ClientConfig, MembershipConfig};
 use crate::error::{Error, Result};
-use crate::ring::Ring;
+use crate::protocol::ring::Ring;
 
 pub use static_hosts::static_workers;
 

@@ -1,8 +1,8 @@
 //! Static membership from `worker_hosts`.
 
 use crate::config::HostPort;
-use crate::identity::WorkerIdentity;
-use crate::worker_info::{WorkerInfo, WorkerNetAddress};
+use crate::protocol::identity::WorkerIdentity;
+use crate::protocol::worker_info::{WorkerInfo, WorkerNetAddress};
 
 /// Workers for a static host list. A bare `host` gets Java's identity
 /// (UUID v3 of the host name, so rings match `StaticMembershipManager` and

@@ -8,8 +8,8 @@ use pyo3::prelude::*;
 
 use super::errors::to_pyerr;
 use super::exit;
+use crate::client::process::{runtime, short_runtime};
 use crate::error::Result;
-use crate::{runtime, short_runtime};
 
 /// How often a blocked call wakes up to let Python handle signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(200);
@@ -60,7 +60,7 @@ where
 
 /// As [`run_blocking`], for a short call (one or two requests): runs on the
 /// calling thread when the short-call runtime is free (see
-/// [`crate::short_runtime`]), saving two thread hand-offs per request.
+/// [`crate::client::process::short_runtime`]), saving two thread hand-offs per request.
 pub fn run_blocking_small<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     F: Future<Output = Result<T>> + Send,

@@ -12,9 +12,9 @@ use super::client_io;
 use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use super::read_many;
+use crate::client::process::{runtime, stale};
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
-use crate::{runtime, stale};
 
 /// Keyword arguments the constructor takes, in order.
 pub const ARGS: [&str; 15] = [

@@ -27,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// (registered with `os.register_at_fork` by the Python package).
 #[pyfunction]
 fn _after_fork() {
-    crate::runtime::after_fork_in_child();
+    crate::client::process::runtime::after_fork_in_child();
 }
 
 #[pymodule(gil_used = false)]

@@ -70,7 +70,7 @@ pub fn read_many(
     let concurrency = core.config().io.concurrency.max(1);
     let (tx, mut rx) = mpsc::channel::<Msg>(2 * concurrency);
     let core2 = core.clone();
-    let rt = crate::runtime::current().map_err(to_pyerr)?;
+    let rt = crate::client::process::runtime::current().map_err(to_pyerr)?;
     // Results lent to reads, by index. Declared before the job so that it
     // is dropped after it: the job is stopped, and done writing into them,
     // before they are freed.

@@ -8,7 +8,7 @@
 
 use pyo3::prelude::*;
 
-use crate::runtime;
+use crate::client::process::runtime;
 
 /// Collects the calling thread's allocator heap and, with `runtime_threads`,
 /// every I/O runtime worker's (if the runtime exists: this never starts it).

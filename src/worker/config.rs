@@ -7,7 +7,7 @@ use crate::config::{
     parse_hosts, ClientConfig, ConfigInput, EtcdConfig, HostPort, MembershipConfig,
 };
 use crate::error::{Error, Result};
-use crate::size::parse_size;
+use crate::protocol::size::parse_size;
 use crate::worker::ufs::S3Options;
 
 /// Default readahead window on S3: 16 pages (16 MiB with 1 MiB pages), a
@@ -114,13 +114,13 @@ pub struct WorkerConfig {
     pub membership: Option<MembershipConfig>,
 }
 
-/// Shape of the `/v1/node` answer (PROTOCOL.md §5.8 and its ambiguity).
+/// Shape of the `/v1/node` answer (docs/protocol.md §5.8 and its ambiguity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeResponse {
     /// `[{"mBlockInfo":{"mBlockInfo":{"mLocations":[{"mWorkerAddress":{...}}]}}}]`,
     /// what the published alluxiofs 1.0.17 client indexes into.
     Array,
-    /// A bare `WorkerNetAddress` object, as PROTOCOL.md §5.8 describes.
+    /// A bare `WorkerNetAddress` object, as docs/protocol.md §5.8 describes.
     Object,
 }
 

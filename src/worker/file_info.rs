@@ -1,4 +1,4 @@
-//! `ResponseFileInfo` (PROTOCOL.md §5.2): the JSON objects `/v1/files` and
+//! `ResponseFileInfo` (docs/protocol.md §5.2): the JSON objects `/v1/files` and
 //! `/v1/info` return, with Gson's field names and order, plus the EE fields
 //! the alluxiofs 1.0.x client reads.
 
@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn java_examples() {
-        // PROTOCOL.md §5.2, run in Java.
+        // docs/protocol.md §5.2, run in Java.
         for (b, s) in [
             (0, "0B"),
             (5120, "5120B"),

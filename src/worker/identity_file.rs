@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::identity::WorkerIdentity;
+use crate::protocol::identity::WorkerIdentity;
 
 /// File name inside the worker's data directory.
 pub const FILE_NAME: &str = "worker_identity";

@@ -1,4 +1,4 @@
-//! Distributed load jobs (PROTOCOL.md §5.6): list a path in the under storage
+//! Distributed load jobs (docs/protocol.md §5.6): list a path in the under storage
 //! and cache every page of every file on the worker that owns the file on the
 //! ring — locally, or by asking the owner through its own page endpoint.
 
@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::error::{Error, Result};
-use crate::identity::WorkerIdentity;
-use crate::path_id::path_id;
+use crate::protocol::identity::WorkerIdentity;
+use crate::protocol::path_id::path_id;
 use crate::worker::file_info::human_readable_size;
 use crate::worker::state::Worker;
 use crate::worker::ufs::UfsStatus;

@@ -1,4 +1,4 @@
-//! File status for `/v1/info` (PROTOCOL.md §5.3) and keeping a file's
+//! File status for `/v1/info` (docs/protocol.md §5.3) and keeping a file's
 //! record in step with the under storage.
 //!
 //! A file the worker has a record of (it read or loaded the file) is served
@@ -18,7 +18,7 @@ use log::debug;
 use parking_lot::Mutex;
 
 use crate::error::Result;
-use crate::path_id::path_id;
+use crate::protocol::path_id::path_id;
 use crate::worker::page_store::FileMeta;
 use crate::worker::state::Worker;
 use crate::worker::ufs::{last_segment, UfsStatus};

@@ -1,4 +1,4 @@
-//! The alluxiofs cache worker: an Alluxio 3.x-compatible worker (PROTOCOL.md
+//! The alluxiofs cache worker: an Alluxio 3.x-compatible worker (docs/protocol.md
 //! §1, §5, Appendix B) built on the same pure modules as the client.
 
 pub mod config;

@@ -1,4 +1,4 @@
-//! Query-string decoding as PROTOCOL.md §4.4 recommends: split on `&`, then on
+//! Query-string decoding as docs/protocol.md §4.4 recommends: split on `&`, then on
 //! the first `=`, then percent-decode fully. `+` means a space only in
 //! parameters the Python clients form-encode (`path`, `opType`, `numOfBytes`,
 //! rm/copy options); in the raw template parameters (`ufsFullPath`,

@@ -1,4 +1,4 @@
-//! Registration in etcd exactly as the Java worker does it (PROTOCOL.md §1.3):
+//! Registration in etcd exactly as the Java worker does it (docs/protocol.md §1.3):
 //! the §1.2 value under `/ServiceDiscovery/<cluster>/worker-<uuid>`, attached
 //! to a lease kept alive every TTL/3. A lost lease (etcd restarted, network
 //! partition longer than the TTL) is replaced and the key written again. On
@@ -12,7 +12,7 @@ use tokio::time::{sleep, timeout};
 
 use crate::config::EtcdConfig;
 use crate::error::{Error, Result};
-use crate::worker_info::WorkerInfo;
+use crate::protocol::worker_info::WorkerInfo;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -37,7 +37,7 @@ pub fn page_bytes(body: Bytes) -> Response<Body> {
 
 /// `{"success":..,"message":..}` with 200, as the page/namespace endpoints answer.
 pub fn success(ok: bool, message: &str) -> Response<Body> {
-    json(crate::gson::to_string(
+    json(crate::protocol::gson::to_string(
         &serde_json::json!({"success": ok, "message": message}),
     ))
 }
@@ -56,6 +56,6 @@ pub fn error(e: &Error, strict: bool) -> Response<Body> {
     } else {
         log::debug!("alluxiofs worker: {e}");
     }
-    let body = crate::gson::to_string(&serde_json::json!({ "message": e.to_string() }));
+    let body = crate::protocol::gson::to_string(&serde_json::json!({ "message": e.to_string() }));
     with_type(status, "application/json", body)
 }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::error::{Error, Result};
+use crate::protocol::worker_info::{WorkerInfo, WorkerNetAddress};
 use crate::worker::config::WorkerConfig;
 use crate::worker::page_store::{PageStore, PageStoreConfig};
 use crate::worker::registration::Registration;
@@ -20,7 +21,6 @@ use crate::worker::respond::CloseConnection;
 use crate::worker::routes;
 use crate::worker::state::{resolve_identity, Worker};
 use crate::worker::ufs::Ufs;
-use crate::worker_info::{WorkerInfo, WorkerNetAddress};
 
 /// A worker serving in the background of the current runtime.
 pub struct RunningWorker {

@@ -13,14 +13,14 @@ use tokio::sync::OnceCell;
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use crate::membership::{static_workers, Membership};
-use crate::path_id::path_id;
-use crate::ring::Ring;
+use crate::protocol::path_id::path_id;
+use crate::protocol::ring::Ring;
+use crate::protocol::worker_info::WorkerInfo;
 use crate::worker::config::{self_as_peer, WorkerConfig};
 use crate::worker::load_job::LoadJobs;
 use crate::worker::meta_sync::MetaSync;
 use crate::worker::page_store::{FileMeta, PageStore, SpanLimits};
 use crate::worker::ufs::Ufs;
-use crate::worker_info::WorkerInfo;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]

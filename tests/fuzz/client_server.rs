@@ -81,7 +81,7 @@ fn client(port: u16, page: u64) -> Arc<ClientCore> {
     })
     .expect("config");
     cfg.io.deadline = DEADLINE;
-    _core::runtime::current()
+    _core::client::process::runtime::current()
         .expect("runtime")
         .client(&cfg)
         .expect("client")

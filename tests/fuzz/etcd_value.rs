@@ -1,15 +1,15 @@
 //! The etcd value parser: `WorkerInfo::from_etcd_value`, which is all that
 //! membership's `parse_entry` does with a value (it only adds a warning).
 
-use _core::identity::WorkerIdentity;
-use _core::worker_info::{WorkerInfo, WorkerNetAddress};
+use _core::protocol::identity::WorkerIdentity;
+use _core::protocol::worker_info::{WorkerInfo, WorkerNetAddress};
 use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::gen::{self, Rand};
 use crate::{run_prop, timed, Budget, Figures};
 
-/// A value a Java worker registers (PROTOCOL.md §1.2).
+/// A value a Java worker registers (docs/protocol.md §1.2).
 pub const JAVA_VALUE: &str = r#"{"Identity":{"version":1,"identifier":"421aa90e079f3326b6494f812ad13e79"},"WorkerNetAddress":{"Host":"localhost","ContainerHost":"alluxio-worker","RpcPort":29999,"DataPort":29997,"SecureRpcPort":0,"NettyDataPort":29997,"WebPort":30000,"DomainSocketPath":"","HttpServerPort":28080},"State":"AUTHORIZED","GenerationNumber":-1,"ServiceEntityName":"worker-421aa90e-079f-3326-b649-4f812ad13e79"}"#;
 
 /// The schema's field names, for insertions and renames.

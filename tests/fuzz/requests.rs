@@ -2,7 +2,7 @@
 //! (§5) with the parameters they take, and garbage built from their pieces.
 
 use _core::client::http::{form_encode, template_encode};
-use _core::path_id::path_id;
+use _core::protocol::path_id::path_id;
 
 use crate::gen::{self, Rand};
 use crate::raw::Request;

@@ -16,7 +16,7 @@ Layout (a fresh ``world`` directory per run)::
 Every attack (``..``, ``%2e%2e``, double encoding, ``..%2f``, backslashes,
 absolute paths, other hosts and schemes, the symlinks, NUL bytes, a very long
 path, unicode look-alikes, parameter pollution) is sent over ``http.client``
-(the request target goes out byte for byte) to every endpoint of PROTOCOL.md §5
+(the request target goes out byte for byte) to every endpoint of docs/protocol.md §5
 that takes a path: info, files, page GET/POST, range, chunk GET/POST, head,
 tail, load, mkdir, touch, rm, mv and copy (both directions); then the same
 attempts run through ``AlluxioFileSystem`` (no UFS fallback) and

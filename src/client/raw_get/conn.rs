@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use super::{transport, CLOSED_BEFORE_ANSWER};
 use crate::client::dest::{write_prefix, Dest};
 use crate::error::Result;
-use crate::wire::FILE_SIZE_HEADER;
+use crate::protocol::wire::FILE_SIZE_HEADER;
 
 /// Room for the status line and headers, and the chunk lines of a chunked
 /// body.

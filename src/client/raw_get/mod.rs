@@ -27,8 +27,8 @@ use tokio::net::TcpStream;
 use self::conn::{Conn, HeadError};
 use super::dest::Dest;
 use super::http::status_error;
+use crate::client::process::short_runtime;
 use crate::error::{Error, Result};
-use crate::short_runtime;
 
 /// Largest error body kept for the message.
 const ERROR_BODY_MAX: usize = 64 * 1024;

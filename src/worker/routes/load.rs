@@ -1,4 +1,4 @@
-//! `GET /v1/load?path&opType=submit|progress|stop[&verbose]` (PROTOCOL.md §5.6).
+//! `GET /v1/load?path&opType=submit|progress|stop[&verbose]` (docs/protocol.md §5.6).
 //! Answers are always 200 `text/plain` with a JSON body, as the Java worker's.
 
 use axum::body::Body;
@@ -14,7 +14,11 @@ use crate::worker::respond::with_type;
 use crate::worker::state::Worker;
 
 fn text_json(v: &serde_json::Value) -> Response<Body> {
-    with_type(StatusCode::OK, "text/plain", crate::gson::to_string(v))
+    with_type(
+        StatusCode::OK,
+        "text/plain",
+        crate::protocol::gson::to_string(v),
+    )
 }
 
 /// The load endpoint.

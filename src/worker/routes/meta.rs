@@ -1,4 +1,4 @@
-//! `/v1/files`, `/v1/info`, `/v1/node`, `/v1/health` (PROTOCOL.md §5.2, 5.3, 5.7, 5.8).
+//! `/v1/files`, `/v1/info`, `/v1/node`, `/v1/health` (docs/protocol.md §5.2, 5.3, 5.7, 5.8).
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -50,7 +50,7 @@ pub async fn files(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<B
             .into_iter()
             .map(|st| file_info(&w, st))
             .collect::<Result<Vec<_>>>()?;
-        Ok(json(crate::gson::to_string(&infos)))
+        Ok(json(crate::protocol::gson::to_string(&infos)))
     })
     .await
 }
@@ -61,7 +61,9 @@ pub async fn info(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Bo
     respond(&w, async {
         let path = Query::parse(q.as_deref())?.require_form("path")?;
         let st = w.file_status(&path).await?;
-        Ok(json(crate::gson::to_string(&[file_info(&w, st)?])))
+        Ok(json(crate::protocol::gson::to_string(&[file_info(
+            &w, st,
+        )?])))
     })
     .await
 }
@@ -74,8 +76,8 @@ pub async fn node(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Bo
         Query::parse(q.as_deref())?;
         let addr = &w.me().address;
         let body = match w.config().node_response {
-            NodeResponse::Object => crate::gson::to_string(addr),
-            NodeResponse::Array => crate::gson::to_string(&serde_json::json!([
+            NodeResponse::Object => crate::protocol::gson::to_string(addr),
+            NodeResponse::Array => crate::protocol::gson::to_string(&serde_json::json!([
                 {"mBlockInfo": {"mBlockInfo": {"mLocations": [{"mWorkerAddress": addr}]}}}
             ])),
         };

@@ -1,4 +1,4 @@
-//! The REST routes of PROTOCOL.md §5. The version segment is not checked,
+//! The REST routes of docs/protocol.md §5. The version segment is not checked,
 //! as in the OSS worker (`/v1/files` and `/v2/files` are the same).
 
 mod load;

@@ -1,4 +1,4 @@
-//! Writes and namespace operations (PROTOCOL.md §5.11–5.14). They go through
+//! Writes and namespace operations (docs/protocol.md §5.11–5.14). They go through
 //! to the under storage and drop the cached pages of every file they touch.
 
 use axum::body::{Body, Bytes};

@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::respond;
 use crate::error::{Error, Result};
-use crate::wire::FILE_SIZE_HEADER;
+use crate::protocol::wire::FILE_SIZE_HEADER;
 use crate::worker::page_store::FileMeta;
 use crate::worker::query::Query;
 use crate::worker::respond::{page_bytes, success, with_type};

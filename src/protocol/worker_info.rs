@@ -1,8 +1,8 @@
-//! Worker addresses and the etcd service-discovery value (PROTOCOL.md §1.2).
+//! Worker addresses and the etcd service-discovery value (docs/protocol.md §1.2).
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{IdentityError, IdentityJson, WorkerIdentity};
+use crate::protocol::identity::{IdentityError, IdentityJson, WorkerIdentity};
 
 /// `alluxio.wire.WorkerNetAddress`, with Gson's field names and order.
 /// Missing fields take the defaults alluxiofs uses (§1.2 table).
@@ -133,7 +133,7 @@ impl WorkerInfo {
             generation: -1,
             name: self.identity.service_entity_name(),
         };
-        crate::gson::to_string(&out).into_bytes()
+        crate::protocol::gson::to_string(&out).into_bytes()
     }
 
     /// `host:port` of the worker's REST server.

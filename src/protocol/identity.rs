@@ -1,4 +1,4 @@
-//! Worker identity (`alluxio.wire.WorkerIdentity`, PROTOCOL.md §2).
+//! Worker identity (`alluxio.wire.WorkerIdentity`, docs/protocol.md §2).
 
 use std::fmt;
 
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn uuid_v3_from_hostname() {
-        // PROTOCOL.md §2.2 examples (verified against Java and Python).
+        // docs/protocol.md §2.2 examples (verified against Java and Python).
         for (host, want) in [
             ("localhost", "421aa90e079f3326b6494f812ad13e79"),
             ("worker-fmvjygixyt-8993", "4f23e7a1a230318a912dbdf8f78e0aed"),

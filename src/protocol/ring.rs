@@ -1,12 +1,12 @@
-//! Alluxio's consistent-hash ring (`ConsistentHashProvider`, PROTOCOL.md §3):
+//! Alluxio's consistent-hash ring (`ConsistentHashProvider`, docs/protocol.md §3):
 //! pure, immutable, no I/O. Rebuilt whole on membership change and swapped in
 //! atomically by the membership layer.
 
 use std::collections::HashMap;
 
-use crate::identity::WorkerIdentity;
-use crate::murmur3::Murmur3;
-use crate::worker_info::WorkerInfo;
+use crate::protocol::identity::WorkerIdentity;
+use crate::protocol::murmur3::Murmur3;
+use crate::protocol::worker_info::WorkerInfo;
 
 /// Attempts `get_multiple` makes before giving up (Java and alluxiofs: 100).
 pub const MAX_ATTEMPTS: i32 = 100;
@@ -155,7 +155,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker_info::WorkerNetAddress;
+    use crate::protocol::worker_info::WorkerNetAddress;
 
     fn static_worker(name: &str) -> WorkerInfo {
         WorkerInfo {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn worked_example_ring() {
-        // PROTOCOL.md §3.5.
+        // docs/protocol.md §3.5.
         let want = [
             (-1_273_487_460, "worker3"),
             (-1_025_292_451, "worker2"),

@@ -131,7 +131,7 @@ pub fn existing() -> Option<Arc<ProcessState>> {
 
 /// Called in a forked child: forget the parent's state without touching it.
 pub fn after_fork_in_child() {
-    crate::stale::forked();
+    crate::client::process::stale::forked();
     // `try_write`: a lock held by a parent thread at fork time is never released.
     if let Some(mut slot) = STATE.try_write() {
         if let Some(old) = slot.take() {

@@ -1,5 +1,5 @@
 //! MurmurHash3 x86 32-bit (seed 0), the hash Alluxio's ring uses
-//! (Guava `murmur3_32_fixed`, PROTOCOL.md §3.1).
+//! (Guava `murmur3_32_fixed`, docs/protocol.md §3.1).
 //!
 //! Streaming: `update(a); update(b)` equals hashing `a ‖ b`, which is how
 //! Guava's `Hasher` feeds the identity, version and vnode index.
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn known_values() {
-        // PROTOCOL.md §3.1 and Appendix A (Guava 31.1 murmur3_32_fixed).
+        // docs/protocol.md §3.1 and Appendix A (Guava 31.1 murmur3_32_fixed).
         assert_eq!(murmur3_32(b""), 0);
         assert_eq!(murmur3_32(b"hello"), 613_153_351);
         assert_eq!(

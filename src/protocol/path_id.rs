@@ -1,5 +1,5 @@
 //! File ids in worker URLs: `lowercase_hex(SHA-256(UTF-8(full UFS path)))`
-//! (PROTOCOL.md §4.1), computed on the raw string.
+//! (docs/protocol.md §4.1), computed on the raw string.
 
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,8 @@
+//! Process-wide client state: the shared runtime and memberships
+//! ([`runtime`]), the short-call runtime ([`short_runtime`]), and values tied
+//! to one process or runtime generation ([`stale`]). All of it is built
+//! lazily and rebuilt after `fork`.
+
+pub mod runtime;
+pub mod short_runtime;
+pub mod stale;

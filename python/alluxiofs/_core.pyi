@@ -1,6 +1,6 @@
 """Type stubs for the native module ``alluxiofs._core`` (hand-written)."""
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union, final
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, TypedDict, Union, final
 
 __all__ = [
     "CLIENT_ARGS",
@@ -15,12 +15,34 @@ __all__ = [
     "WorkerError",
     "__version__",
     "_after_fork",
+    "_check_client_kwargs",
     "_trim",
+    "client_options",
     "run_worker",
 ]
 __version__: str
-#: Keyword arguments ``Client`` takes.
+#: Keyword arguments ``Client`` takes (the names of ``client_options()``).
 CLIENT_ARGS: List[str]
+
+class _ClientOption(TypedDict):
+    name: str
+    properties: List[str]
+    type: str
+    default: Optional[str]
+    doc: str
+    secret: bool
+    cli: Optional[str]
+    metavar: str
+
+def client_options() -> List[_ClientOption]:
+    """The client's configuration keys, in the constructor's order: dicts with
+    ``name``, ``properties`` (Alluxio property names; the later wins), ``type``,
+    ``default`` (text as documented, or ``None``), ``doc`` (one Markdown line),
+    ``secret``, ``cli`` (the CLI flag, or ``None``) and ``metavar``."""
+
+def _check_client_kwargs(owner: str, names: Iterable[str]) -> None:
+    """Raises ``TypeError("<owner> got unexpected argument(s) ...; valid: ...")``
+    if a name in ``names`` is not a client key."""
 
 _Scalar = Union[str, int, float]
 
@@ -123,6 +145,9 @@ class Client:
     def stats(self) -> Dict[str, int]:
         """Counters of this configuration in this process."""
     def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...
+    def _repr_as(self, name: str) -> str:
+        """``name(key=value, ...)``: the ``repr`` of a wrapper (``AlluxioClient``),
+        secrets masked."""
 
 def run_worker(
     *,

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from alluxiofs import _core
 
 logger = logging.getLogger(__name__)
 
+#: The client's configuration keys as declared in Rust (``src/config/keys.rs``):
+#: name, Alluxio properties, type, default, doc line, secret, CLI flag, metavar.
+CLIENT_OPTIONS: Tuple[_core._ClientOption, ...] = tuple(_core.client_options())
 #: Keyword arguments the native client understands (see README, "Configuration").
-CLIENT_ARGS: Tuple[str, ...] = tuple(_core.CLIENT_ARGS)
+CLIENT_ARGS: Tuple[str, ...] = tuple(o["name"] for o in CLIENT_OPTIONS)
 
 #: Load-job states reported by workers (a failed job reads "FAILED (...)").
 LOAD_STATES = ("RUNNING", "VERIFYING", "STOPPED", "SUCCEEDED", "FAILED")
@@ -23,34 +26,10 @@ LOAD_STATES = ("RUNNING", "VERIFYING", "STOPPED", "SUCCEEDED", "FAILED")
 class AlluxioClient:
     """Client for an Alluxio cluster found through etcd or a static worker list.
 
-    Parameters
-    ----------
-    etcd_hosts : str, optional
-        Comma-separated etcd endpoints, each ``host`` or ``host:port``.
-    worker_hosts : str, optional
-        Comma-separated workers, each ``host`` or ``host:port`` (instead of etcd).
-    options : dict, optional
-        Alluxio properties, e.g. ``{"alluxio.worker.page.store.page.size": "20MB"}``.
-    etcd_port : int, default 2379
-        Port for ``etcd_hosts`` entries without one.
-    worker_http_port : int, default 28080
-        Port for ``worker_hosts`` entries without one.
-    concurrency : int, default 64
-        Requests in flight at once (process-wide for this configuration).
-    timeout : float, default 30
-        Seconds one worker request may take.
-    retries : int, default 3
-        Attempts per worker before moving on to the next ring candidate.
-    deadline : float, default 120 (and at least 4 x ``timeout``)
-        Seconds one operation may take across retries and failover; then
-        ``AlluxioTimeoutError`` (or the under-storage fallback).
-    page_size, hash_node_per_worker, cluster_name, etcd_username, etcd_password,
-    etcd_refresh_workers_interval
-        The alluxiofs 1.0 keyword forms of the same settings; they win over
-        ``options``.
-
     Exactly one of ``etcd_hosts`` and ``worker_hosts`` is required. Nothing is
-    contacted until a method needs the cluster.
+    contacted until a method needs the cluster. Keyword arguments win over the
+    same setting in ``options``. The parameters (listed below) are the keys of
+    :func:`alluxiofs._core.client_options`.
     """
 
     def __init__(
@@ -60,20 +39,11 @@ class AlluxioClient:
         options: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        unknown = sorted(set(kwargs) - set(CLIENT_ARGS))
-        if unknown:
-            raise TypeError(
-                f"AlluxioClient got unexpected argument(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(CLIENT_ARGS)}"
-            )
-        args: Dict[str, Any] = dict(kwargs)
-        args.update(etcd_hosts=etcd_hosts, worker_hosts=worker_hosts)
-        if options is not None:
-            if not isinstance(options, Mapping):
-                raise ValueError(f"invalid options={options!r}: expected a dict")
-            args["options"] = dict(options)
-        self._args = {k: v for k, v in args.items() if v is not None}
-        self._core = _core.Client(**self._args)
+        # Checked, read, validated and kept for pickling by the native client.
+        _core._check_client_kwargs(type(self).__name__, kwargs)
+        self._core = _core.Client(
+            **kwargs, etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options
+        )
 
     @property
     def page_size(self) -> int:
@@ -197,15 +167,30 @@ class AlluxioClient:
         return self._core.stats()
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild, (self._args,))
+        # The native client pickles its own arguments.
+        return (_from_core, (type(self), self._core))
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if "password" in k else v) for k, v in self._args.items()}
-        inner = ", ".join(f"{k}={v!r}" for k, v in shown.items())
-        return f"AlluxioClient({inner})"
+        return self._core._repr_as(type(self).__name__)
 
 
-def _rebuild(args: Dict[str, Any]) -> AlluxioClient:
-    options = args.get("options")
-    rest = {k: v for k, v in args.items() if k != "options"}
-    return AlluxioClient(options=options, **rest)
+def _from_core(cls: Type[AlluxioClient], core: _core.Client) -> AlluxioClient:
+    client = cls.__new__(cls)
+    client._core = core
+    return client
+
+
+def _parameters_doc() -> str:
+    """The numpydoc ``Parameters`` section for the client's keys."""
+    lines = ["", "    Parameters", "    ----------"]
+    for opt in CLIENT_OPTIONS:
+        default = "optional" if opt["default"] is None else f"default {opt['default']}"
+        lines.append(f"    {opt['name']} : {opt['type']}, {default}")
+        doc = opt["doc"]
+        if opt["properties"]:
+            doc += "; also set by " + ", ".join(f"`{p}`" for p in opt["properties"])
+        lines.append("        " + doc.replace("`", "``") + ".")
+    return "\n".join(lines) + "\n"
+
+
+AlluxioClient.__doc__ = (AlluxioClient.__doc__ or "") + _parameters_doc()

@@ -13,7 +13,8 @@ from fsspec import AbstractFileSystem
 from fsspec.registry import known_implementations
 from fsspec.registry import registry as fsspec_registry
 
-from alluxiofs.client import CLIENT_ARGS, AlluxioClient
+from alluxiofs import _core
+from alluxiofs.client import AlluxioClient
 from alluxiofs.fallback import AUTHORITATIVE, Fallback
 from alluxiofs.file import AlluxioFile, AlluxioWriteFile, buffer_address
 
@@ -113,12 +114,9 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             # Ray hands a path to a user filesystem only if the filesystem claims
             # the path's scheme (else it resolves s3:// itself, against AWS).
             self.protocol = ("alluxiofs", self.target_protocol)
-        client_args = {k: v for k, v in kwargs.items() if k in CLIENT_ARGS}
-        unknown = sorted(set(kwargs) - set(client_args))
-        if unknown:
-            raise TypeError(f"AlluxioFileSystem got unexpected argument(s) {', '.join(unknown)}")
+        _core._check_client_kwargs(type(self).__name__, kwargs)
         self.client = AlluxioClient(
-            etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **client_args
+            etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **kwargs
         )
         self._fallback = Fallback(lambda: self.fs)
 

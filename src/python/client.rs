@@ -9,31 +9,13 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::blocking::{run_blocking, run_blocking_small};
 use super::client_io;
-use super::convert::{fsspec_dict, options, scalar, status_dict, worker_dict};
+use super::config;
+use super::convert::{fsspec_dict, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use super::read_many;
 use crate::client::process::{runtime, stale};
 use crate::client::ClientCore;
-use crate::config::{ClientConfig, ConfigInput};
-
-/// Keyword arguments the constructor takes, in order.
-pub const ARGS: [&str; 15] = [
-    "etcd_hosts",
-    "etcd_port",
-    "worker_hosts",
-    "worker_http_port",
-    "options",
-    "page_size",
-    "hash_node_per_worker",
-    "cluster_name",
-    "etcd_username",
-    "etcd_password",
-    "etcd_refresh_workers_interval",
-    "concurrency",
-    "timeout",
-    "retries",
-    "deadline",
-];
+use crate::config::ClientConfig;
 
 /// The native client. Picklable: it is rebuilt from its arguments.
 #[pyclass(name = "Client", module = "alluxiofs._core", frozen)]
@@ -73,40 +55,7 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (**kwargs))]
     fn new(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let kept = PyDict::new(py);
-        if let Some(kw) = kwargs {
-            for (k, v) in kw.iter() {
-                let key: String = k.extract()?;
-                if !ARGS.contains(&key.as_str()) {
-                    return Err(PyValueError::new_err(format!(
-                        "unknown argument {key}; valid: {}",
-                        ARGS.join(", ")
-                    )));
-                }
-                if !v.is_none() {
-                    kept.set_item(k, v)?;
-                }
-            }
-        }
-        let get = |k: &str| kept.get_item(k).ok().flatten();
-        let text = |k: &str| scalar(k, get(k).as_ref());
-        let input = ConfigInput {
-            etcd_hosts: text("etcd_hosts")?,
-            etcd_port: text("etcd_port")?,
-            worker_hosts: text("worker_hosts")?,
-            worker_http_port: text("worker_http_port")?,
-            options: options(get("options").as_ref())?,
-            page_size: text("page_size")?,
-            hash_node_per_worker: text("hash_node_per_worker")?,
-            cluster_name: text("cluster_name")?,
-            etcd_username: text("etcd_username")?,
-            etcd_password: text("etcd_password")?,
-            etcd_refresh_workers_interval: text("etcd_refresh_workers_interval")?,
-            concurrency: text("concurrency")?,
-            timeout: text("timeout")?,
-            retries: text("retries")?,
-            deadline: text("deadline")?,
-        };
+        let (input, kept) = config::input_from_kwargs(py, "Client", kwargs)?;
         let config = ClientConfig::from_input(&input).map_err(to_pyerr)?;
         Ok(Self {
             config,
@@ -294,16 +243,12 @@ impl PyClient {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let mut parts = Vec::new();
-        for (k, v) in self.kwargs.bind(py).iter() {
-            let key: String = k.extract()?;
-            let shown = if key.contains("password") {
-                "'***'".to_owned()
-            } else {
-                v.repr()?.to_string()
-            };
-            parts.push(format!("{key}={shown}"));
-        }
-        Ok(format!("Client({})", parts.join(", ")))
+        self._repr_as(py, "Client")
+    }
+
+    /// `name(key=value, ...)`: the `repr` of a wrapper (`AlluxioClient`),
+    /// secrets masked.
+    fn _repr_as(&self, py: Python<'_>, name: &str) -> PyResult<String> {
+        config::repr_kwargs(name, self.kwargs.bind(py))
     }
 }

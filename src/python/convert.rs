@@ -4,7 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyMapping, PyString};
 
 use crate::client::FileStatus;
 use crate::WorkerInfo;
@@ -32,17 +32,20 @@ pub fn scalar(key: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String
     )))
 }
 
-/// The `options` dict as text pairs (Alluxio properties are strings).
-pub fn options(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
-    let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(Vec::new());
-    };
-    let d = v.cast::<PyDict>().map_err(|_| {
+/// Alluxio properties as text pairs.
+pub type Properties = Vec<(String, String)>;
+
+/// A copy of the `options` mapping as a dict (kept for pickling), and its
+/// items as text pairs (Alluxio properties are strings).
+pub fn options<'py>(v: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyDict>, Properties)> {
+    let mapping = v.cast::<PyMapping>().map_err(|_| {
         PyValueError::new_err(format!(
             "invalid options={}: expected a dict",
             v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
         ))
     })?;
+    let d = PyDict::new(v.py());
+    d.update(mapping)?;
     let mut out = Vec::with_capacity(d.len());
     for (k, val) in d.iter() {
         let key: String = k.extract().map_err(|_| {
@@ -55,7 +58,7 @@ pub fn options(v: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> 
         };
         out.push((key, text));
     }
-    Ok(out)
+    Ok((d, out))
 }
 
 /// `{"host", "http_port", "identity"}`.

@@ -1,22 +1,15 @@
-"""The ``alluxiofs`` command: the client subcommands (``ls``, ``stat``,
-``cat``, ``get``, ``load``, ``workers``, ``locate``; see :mod:`alluxiofs.cli_ops`),
-``worker`` and ``local-cluster``."""
+"""``alluxiofs worker``: run an Alluxio-compatible cache worker in this
+process until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
-import os
-import sys
-from typing import List, Optional
-
-from alluxiofs import AlluxioError
-from alluxiofs.cli_ops import COMMANDS, OneLineParser, add_subcommands
-from alluxiofs.cli_ops import run as run_op
+from typing import Any
 
 
 def _add_worker_args(p: argparse.ArgumentParser) -> None:
+    """The ``worker`` options."""
     p.add_argument(
         "--ufs",
         required=True,
@@ -92,7 +85,8 @@ def _add_worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--s3-secret-access-key", default=None)
 
 
-def _run_worker(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """The ``worker`` command."""
     from alluxiofs import _core
 
     kwargs = {
@@ -131,62 +125,12 @@ def _run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``alluxiofs`` command."""
-    parser = OneLineParser(
-        prog="alluxiofs",
-        description="alluxiofs: Alluxio cache client, worker and local cluster.",
-        epilog="Run 'alluxiofs COMMAND --help' for the options and examples of a command.",
-        one_line=True,
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_subcommands(sub)
-
+def add_parser(sub: Any) -> None:
+    """Adds ``worker`` to the subparsers ``sub``."""
     w = sub.add_parser(
         "worker",
         help="run an Alluxio-compatible cache worker",
         description="Run an Alluxio-compatible cache worker until SIGINT/SIGTERM.",
     )
     _add_worker_args(w)
-    w.set_defaults(func=_run_worker)
-
-    from alluxiofs.local_cluster import add_arguments, run_local_cluster
-
-    lc = sub.add_parser(
-        "local-cluster",
-        help="start etcd (optional) and N workers on loopback; print one JSON line when ready",
-        description="Start N workers (each its own process) on free loopback ports, and etcd "
-        "if asked; print one JSON line when every worker is ready; stop everything on "
-        "SIGINT/SIGTERM.",
-    )
-    add_arguments(lc)
-    lc.set_defaults(func=run_local_cluster)
-    return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``alluxiofs`` console script."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command in COMMANDS:
-        if extra:
-            args.cli_parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        return run_op(args, args.verbose)
-    if extra:
-        # worker and local-cluster: argparse's own message, as before.
-        argparse.ArgumentParser.error(parser, f"unrecognized arguments: {' '.join(extra)}")
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    if args.command == "worker":
-        # A worker logs its start and stop; local-cluster quiets its workers.
-        level = min(level, logging.getLevelName(os.environ.get("ALLUXIOFS_WORKER_LOG", "INFO")))
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    try:
-        return int(args.func(args))
-    except (AlluxioError, OSError, ValueError) as e:
-        print(f"alluxiofs {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    w.set_defaults(func=run)

@@ -17,6 +17,9 @@ pub mod slice;
 pub mod stats;
 pub mod tier;
 
+#[cfg(test)]
+mod tests;
+
 
 use std::collections::HashMap;
 use std::future::Future;

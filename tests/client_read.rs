@@ -79,7 +79,7 @@ async fn ranges_metadata_and_writes() {
             (3, 5 * PAGE + 77),
             (5 * PAGE, 5 * PAGE + 77),
         ] {
-            let got = c.read_vec(&url, s, e).await.unwrap();
+            let got = c.reader().read_vec(&url, s, e).await.unwrap();
             assert_eq!(
                 got,
                 &body[s as usize..e as usize],
@@ -102,7 +102,7 @@ async fn ranges_metadata_and_writes() {
             (PAGE as i64 - 1, Some(5 * PAGE as i64)),
         ] {
             let (a, b) = _core::client::pages::resolve(s, e, body.len() as u64);
-            let got = c.read_slice(&url, s, e, None).await.unwrap();
+            let got = c.reader().read_slice(&url, s, e, None).await.unwrap();
             assert_eq!(
                 got,
                 &body[a as usize..b as usize],
@@ -126,7 +126,7 @@ async fn ranges_metadata_and_writes() {
                 std::fs::read(ufs.join("out/new.bin")).unwrap(),
                 b"new bytes"
             );
-            assert_eq!(c.read_vec(&out, 4, 9).await.unwrap(), b"bytes");
+            assert_eq!(c.reader().read_vec(&out, 4, 9).await.unwrap(), b"bytes");
         } else {
             // No /v1/chunk on an OSS worker: the connection is closed, an error comes back.
             assert!(c
@@ -183,6 +183,7 @@ async fn reads_fill_lent_buffers_exactly() {
                         Lends::default()
                     };
                     let got = c
+                        .reader()
                         .read_slice_lent(&url, s, e, size, Some(&lends))
                         .await
                         .unwrap();
@@ -231,7 +232,13 @@ async fn failover_to_the_next_candidate() {
         (w2, w1)
     };
     dead.stop().await;
-    assert_eq!(c.read_vec(&url, 0, body.len() as u64).await.unwrap(), body);
+    assert_eq!(
+        c.reader()
+            .read_vec(&url, 0, body.len() as u64)
+            .await
+            .unwrap(),
+        body
+    );
     let stat = |name: &str| {
         c.stats
             .snapshot()
@@ -243,7 +250,13 @@ async fn failover_to_the_next_candidate() {
     assert!(failovers > 0);
     // The dead owner is now a suspect: the next read goes straight to the
     // other worker, without paying retries and a failover again.
-    assert_eq!(c.read_vec(&url, 0, body.len() as u64).await.unwrap(), body);
+    assert_eq!(
+        c.reader()
+            .read_vec(&url, 0, body.len() as u64)
+            .await
+            .unwrap(),
+        body
+    );
     assert_eq!((stat("failovers"), stat("retries")), (failovers, retries));
     alive.stop().await;
 }

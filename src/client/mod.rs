@@ -2,7 +2,9 @@
 //! limit per configuration per process, and the operations of docs/protocol.md §6
 //! with retries and failover along ring candidates.
 
+pub mod batch;
 pub mod dest;
+pub mod fetch;
 pub mod http;
 mod meta;
 mod ops;
@@ -10,8 +12,14 @@ pub mod pages;
 pub mod process;
 mod raw_get;
 pub mod read;
+pub mod seam;
 pub mod slice;
 pub mod stats;
+pub mod tier;
+
+#[cfg(test)]
+mod tests;
+
 
 use std::collections::HashMap;
 use std::future::Future;

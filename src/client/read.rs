@@ -1,21 +1,17 @@
-//! Reads: a range becomes page pieces fetched concurrently (bounded by the
-//! process-wide limit), each written straight from the socket into its own
-//! slice of the caller's buffer. Each piece must come back with exactly the
-//! bytes asked for (or, when the size is not known yet, fewer only at end of
-//! file); anything else is an error that is retried, never data.
+//! The worker tier's pieces: one page piece from the ring candidates of its
+//! file, written straight from the socket into its destination. Each piece
+//! must come back with exactly the bytes asked for (or, when the size is not
+//! known yet, fewer only at end of file); anything else is an error that is
+//! retried, never data. (Planning reads and splitting them into pieces:
+//! `fetch` and `slice`.)
 
-use std::mem::MaybeUninit;
-
-use futures::StreamExt;
 use tokio::sync::Mutex;
 
-use super::dest::{as_uninit, Dest};
+use super::dest::Dest;
 use super::http::template_encode;
-use super::pages::{plan, Piece};
-use super::stats::Stats;
+use super::pages::Piece;
 use super::{ClientCore, RangeSupport};
 use crate::error::{Error, Result};
-use crate::protocol::path_id::path_id;
 use crate::protocol::worker_info::WorkerInfo;
 
 /// Whether a failed range request means the endpoint does not exist there
@@ -33,7 +29,7 @@ fn endpoint_missing(e: &Error) -> bool {
 
 /// What a short piece means.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Short {
+pub enum Short {
     /// The range lies within the file: a short piece is a fault.
     Fault,
     /// The file may end inside the range: a short piece is end of file.
@@ -177,119 +173,5 @@ impl ClientCore {
             });
         }
         Ok((n, size))
-    }
-
-    async fn fetch_counted(
-        &self,
-        path: &str,
-        id: &str,
-        p: Piece,
-        dest: &mut [MaybeUninit<u8>],
-        short: Short,
-    ) -> Result<(Piece, usize, Option<u64>)> {
-        let (n, size) = self
-            .fetch_piece(path, id, p, Dest::Slice(dest), short)
-            .await?;
-        Stats::add(&self.stats.bytes_from_workers, n as u64);
-        Ok((p, n, size))
-    }
-
-    /// Fetches every piece of `[start, start + buf.len())` concurrently, each
-    /// into its own slice of `buf`; returns the bytes each piece got (written
-    /// at the start of its slice).
-    async fn fetch_all(
-        &self,
-        path: &str,
-        start: u64,
-        buf: &mut [MaybeUninit<u8>],
-        short: Short,
-    ) -> Result<Vec<(Piece, usize, Option<u64>)>> {
-        let end = start + buf.len() as u64;
-        let id = path_id(path);
-        let id = &id;
-        let mut rest = buf;
-        let mut jobs = Vec::new();
-        for p in plan(start, end, self.config.page_size) {
-            #[allow(clippy::cast_possible_truncation)]
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(p.len as usize);
-            rest = tail;
-            jobs.push((p, head));
-        }
-        // Futures built eagerly from an `async fn` (not a closure over the
-        // stream): closures returning borrowing futures trip rustc's
-        // higher-ranked lifetime inference once the whole read must be `Send`.
-        let futs: Vec<_> = jobs
-            .into_iter()
-            .map(|(p, dest)| self.fetch_counted(path, id, p, dest, short))
-            .collect();
-        let mut fetched = futures::stream::iter(futs).buffer_unordered(self.config.io.concurrency);
-        let mut got = Vec::new();
-        while let Some(r) = fetched.next().await {
-            got.push(r?);
-        }
-        Ok(got)
-    }
-
-    /// Fills `buf` with bytes `[start, start + buf.len())` of `path`.
-    /// The caller has clamped the range to the file.
-    pub async fn read_into(&self, path: &str, start: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_into_uninit(path, start, as_uninit(buf)).await
-    }
-
-    /// [`Self::read_into`] for a buffer that need not be initialised: on
-    /// success every byte of it has been written. (Zeroing a fresh buffer
-    /// first cost a fifth of a big read.)
-    pub async fn read_into_uninit(
-        &self,
-        path: &str,
-        start: u64,
-        buf: &mut [MaybeUninit<u8>],
-    ) -> Result<()> {
-        self.fetch_all(path, start, buf, Short::Fault).await?;
-        Ok(())
-    }
-
-    /// Reads `[start, start + buf.len())` of a file whose size is not known:
-    /// returns how many bytes the file had there (fewer only at end of file)
-    /// and its size; those bytes are written at the start of `buf`. Every
-    /// piece is checked against the size its worker announced; pieces
-    /// announcing different sizes mean the file changed while it was read:
-    /// an error.
-    pub async fn read_upto(
-        &self,
-        path: &str,
-        start: u64,
-        buf: &mut [MaybeUninit<u8>],
-    ) -> Result<(usize, Option<u64>)> {
-        let got = self.fetch_all(path, start, buf, Short::Eof).await?;
-        let mut size = None;
-        let mut total = 0usize;
-        for (p, n, s) in got {
-            if size.is_some() && s.is_some() && size != s {
-                return Err(Error::Worker {
-                    worker: String::new(),
-                    status: None,
-                    message: format!(
-                        "{path}: the file size changed while it was read (page {})",
-                        p.index
-                    ),
-                });
-            }
-            size = size.or(s);
-            total += n;
-        }
-        Ok((total, size))
-    }
-
-    /// Bytes `[start, end)` of `path` as one buffer (for callers without their own).
-    pub async fn read_vec(&self, path: &str, start: u64, end: u64) -> Result<Vec<u8>> {
-        #[allow(clippy::cast_possible_truncation)]
-        let len = end.saturating_sub(start) as usize;
-        let mut buf = Vec::with_capacity(len);
-        self.read_into_uninit(path, start, &mut buf.spare_capacity_mut()[..len])
-            .await?;
-        // SAFETY: the read wrote all `len` bytes.
-        unsafe { buf.set_len(len) };
-        Ok(buf)
     }
 }

@@ -1,20 +1,20 @@
 //! Reads with Python slice rules when the file size may not be known yet:
-//! how each is planned, and the first piece that brings the size.
+//! how each is planned, the first piece that brings the size, and whole
+//! reads into buffers lent for their results.
 
 use super::dest::{Dest, Lend, Lender, Lending, SizeSignal};
+use super::fetch::Reader;
 use super::pages::{plan, resolve};
-use super::read::Short;
-use super::stats::Stats;
-use super::{ClientCore, RangeSupport};
+use super::tier::Short;
 use crate::error::Result;
 use crate::protocol::path_id::path_id;
 
 /// Reads up to this many pages are sent before the file size is known.
 const SMALL_READ_PAGES: u64 = 4;
 
-/// How a slice is read (see [`ClientCore::slice_plan`]).
+/// How a slice is read (see [`Reader::slice_plan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlicePlan {
+pub(crate) enum SlicePlan {
     /// The size is known: exactly `[s, e)`.
     Exact(u64, u64),
     /// Ask for the size, then read the resolved range exactly.
@@ -29,20 +29,20 @@ pub enum SlicePlan {
 /// After a first piece of `first` bytes at `start` of a file of `size`
 /// bytes, read up to `end`: how many of its bytes to keep and where the read
 /// stops (`stop - start` is the result's length).
-pub fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (usize, u64) {
+pub(crate) fn after_first(start: u64, end: Option<u64>, first: usize, size: u64) -> (usize, u64) {
     let stop = end.map_or(size, |e| e.min(size)).max(start);
     let at = first.min(usize::try_from(stop - start).unwrap_or(usize::MAX));
     (at, stop)
 }
 
 /// How long a first piece's body may lag its headers before the rest of the
-/// read is asked for without it (see [`ClientCore::first_piece_or_size`]).
+/// read is asked for without it (see [`Reader::first_piece_or_size`]).
 /// A cached 1 MiB page arrives well within it; a window loaded from the
 /// under storage does not.
 const FIRST_PIECE_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The bytes of a read that may have been lent a buffer (see
-/// [`ClientCore::read_slice_lent`]).
+/// [`Reader::read_slice_lent`]).
 #[derive(Debug)]
 pub enum Body {
     /// In a buffer of its own.
@@ -51,9 +51,9 @@ pub enum Body {
     Lent(usize),
 }
 
-/// What [`ClientCore::first_piece_or_size`] learnt.
+/// What [`Reader::first_piece_or_size`] learnt.
 #[derive(Debug)]
-pub enum FirstPiece {
+pub(crate) enum FirstPiece {
     /// The first piece's bytes and the file size.
     Piece(Vec<u8>, u64),
     /// Where the read stops, by the size announced: the first piece was held
@@ -61,23 +61,12 @@ pub enum FirstPiece {
     Whole(u64),
 }
 
-impl ClientCore {
-    /// Whether reads of `path` must learn the file size first: its owner
-    /// serves pages only, and an OSS worker drops the connection for a page
-    /// past the end instead of answering it empty. (No ring yet: not known
-    /// to be pages-only.)
-    pub fn needs_size_first(&self, path: &str) -> bool {
-        let ring = self.membership.current_ring();
-        ring.get_multiple(path, 1)
-            .first()
-            .is_some_and(|w| self.range_support(w) == Some(RangeSupport::No))
-    }
-
+impl Reader<'_> {
     /// How to read `start`/`end` (Python slice rules) of `path`, asking for
     /// the size only when it is needed: negative bounds, an empty range, a
-    /// pages-only owner, or (learnt from the first piece) a read to the end of
-    /// a file longer than that piece.
-    pub fn slice_plan(
+    /// source that needs it (a pages-only owner), or (learnt from the first
+    /// piece) a read to the end of a file longer than that piece.
+    pub(crate) fn slice_plan(
         &self,
         path: &str,
         start: i64,
@@ -91,7 +80,7 @@ impl ClientCore {
         let (Ok(s), Ok(e)) = (u64::try_from(start), end.map(u64::try_from).transpose()) else {
             return SlicePlan::SizeFirst;
         };
-        if e.is_some_and(|e| e <= s) || self.needs_size_first(path) {
+        if e.is_some_and(|e| e <= s) || self.tier.needs_size_first(path) {
             SlicePlan::SizeFirst
         } else if let Some(e) = e.filter(|&e| self.small_read(s, e)) {
             SlicePlan::Upto(s, e)
@@ -100,7 +89,14 @@ impl ClientCore {
         }
     }
 
-    /// `start`/`end` with Python slice rules, as one buffer (see [`Self::slice_plan`]).
+    /// Whether `[start, end)` is small enough to be asked for whole before the
+    /// size is known (a buffer of that size is allocated up front, so an
+    /// `end` far past the end of the file must not be).
+    fn small_read(&self, start: u64, end: u64) -> bool {
+        end.saturating_sub(start) <= SMALL_READ_PAGES * self.page_size
+    }
+
+    /// `start`/`end` with Python slice rules, as one buffer.
     pub async fn read_slice(
         &self,
         path: &str,
@@ -130,7 +126,7 @@ impl ClientCore {
         match self.slice_plan(path, start, end, size) {
             SlicePlan::Exact(s, e) => self.read_exact(path, s, e, lender, &mut lending).await,
             SlicePlan::SizeFirst => {
-                let (s, e) = resolve(start, end, self.file_size(path).await?);
+                let (s, e) = resolve(start, end, self.tier.file_size(path).await?);
                 self.read_exact(path, s, e, lender, &mut lending).await
             }
             SlicePlan::Upto(s, e) => {
@@ -205,15 +201,8 @@ impl ClientCore {
         self.read_vec(path, s, e).await.map(Body::Own)
     }
 
-    /// Whether `[start, end)` is small enough to be asked for whole before the
-    /// size is known (a buffer of that size is allocated up front, so an
-    /// `end` far past the end of the file must not be).
-    pub fn small_read(&self, start: u64, end: u64) -> bool {
-        end.saturating_sub(start) <= SMALL_READ_PAGES * self.config.page_size
-    }
-
     /// The bytes from `start` to the end of its page (fewer at end of file),
-    /// and the file size; the size a worker announces is also handed to
+    /// and the file size; the size a source announces is also handed to
     /// `signal` as its headers arrive. The buffer grows as bytes arrive: a
     /// small file costs its size, not a page.
     async fn read_first_piece(
@@ -223,14 +212,14 @@ impl ClientCore {
         signal: &SizeSignal,
         lend: Option<Lend<'_>>,
     ) -> Result<(Vec<u8>, u64)> {
-        let page = self.config.page_size;
+        let page = self.page_size;
         let p = plan(start, start + (page - start % page), page)[0];
         #[allow(clippy::cast_possible_truncation)]
         let max = p.len as usize;
         let mut buf = Vec::new();
         let id = path_id(path);
         let (n, size) = self
-            .fetch_piece(
+            .piece(
                 path,
                 &id,
                 p,
@@ -238,7 +227,6 @@ impl ClientCore {
                 Short::Eof,
             )
             .await?;
-        Stats::add(&self.stats.bytes_from_workers, n as u64);
         // A piece read under `Short::Eof` always learns the size.
         let size = size.unwrap_or(start + n as u64);
         Ok((buf, size))
@@ -253,7 +241,7 @@ impl ClientCore {
     /// instead of waiting for it before asking for the rest. A cold read
     /// spent the load of the first window (40-100 ms for 16 MiB from moto)
     /// before the rest was even asked for.
-    pub async fn first_piece_or_size(
+    pub(crate) async fn first_piece_or_size(
         &self,
         path: &str,
         start: u64,
@@ -284,7 +272,7 @@ impl ClientCore {
         let Some(size) = announced else {
             return got(piece.await);
         };
-        let page = self.config.page_size;
+        let page = self.page_size;
         let piece_end = (start - start % page).saturating_add(page).min(size);
         let stop = end.map_or(size, |e| e.min(size));
         if stop <= piece_end {

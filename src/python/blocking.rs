@@ -2,13 +2,15 @@
 //! Ctrl-C, and maps errors once.
 
 use std::future::Future;
+use std::pin::pin;
 use std::time::Duration;
 
 use pyo3::prelude::*;
 
 use super::errors::to_pyerr;
 use super::exit;
-use crate::client::process::{runtime, short_runtime};
+use crate::client::process::exec::{self, Run};
+use crate::client::process::runtime;
 use crate::error::Result;
 
 /// How often a blocked call wakes up to let Python handle signals.
@@ -55,7 +57,7 @@ where
     F: Future<Output = Result<T>> + Send,
     T: Send,
 {
-    run(py, fut, false)
+    run_as(py, Run::Shared, fut)
 }
 
 /// As [`run_blocking`], for a short call (one or two requests): runs on the
@@ -66,27 +68,29 @@ where
     F: Future<Output = Result<T>> + Send,
     T: Send,
 {
-    run(py, fut, true)
+    run_as(py, Run::Caller, fut)
 }
 
-fn run<T, F>(py: Python<'_>, fut: F, short: bool) -> PyResult<T>
+/// Runs `fut` as the core says it wants to be run: in place with the GIL
+/// held if it never waits ([`Run::Inline`]), else with the GIL released on
+/// the runtime `run` names (see [`exec::block_on`]).
+pub fn run_as<T, F>(py: Python<'_>, run: Run, fut: F) -> PyResult<T>
 where
     F: Future<Output = Result<T>> + Send,
     T: Send,
 {
+    let mut fut = pin!(fut);
+    if run == Run::Inline {
+        if let Some(out) = exec::now(&mut fut) {
+            return out.map_err(to_pyerr);
+        }
+    }
     let _counted = exit::enter()?;
-    let state = runtime::current().map_err(to_pyerr)?;
     finish(py.detach(|| {
-        let waiting = until_signal(fut);
-        let outcome = if short {
-            short_runtime::block_on(waiting)
-                .unwrap_or_else(|waiting| state.runtime().block_on(waiting))
-        } else {
-            state.runtime().block_on(waiting)
-        };
+        let outcome = exec::block_on(run, until_signal(fut));
         // Interpreter exit may have begun meanwhile (see `exit`).
         exit::park_if_exiting();
-        outcome
+        outcome.unwrap_or_else(|e| Outcome::Done(Err(e)))
     }))
 }
 

@@ -111,11 +111,14 @@ fn pattern(n: usize) -> Vec<u8> {
 
 async fn perform(c: &ClientCore, url: &str, op: Op) -> Got {
     match op {
-        Op::Read(s, e) => Got::Bytes(c.read_vec(url, s, e).await),
-        Op::Slice(s, e, false) => Got::Bytes(c.read_slice(url, s, e, None).await),
+        Op::Read(s, e) => Got::Bytes(c.reader().read_vec(url, s, e).await),
+        Op::Slice(s, e, false) => Got::Bytes(c.reader().read_slice(url, s, e, None).await),
         Op::Slice(s, e, true) => {
             let lends = Lends::default();
-            let got = c.read_slice_lent(url, s, e, None, Some(&lends)).await;
+            let got = c
+                .reader()
+                .read_slice_lent(url, s, e, None, Some(&lends))
+                .await;
             Got::Bytes(got.map(|b| lends.bytes(b).0))
         }
         Op::Info => Got::Status(Box::new(c.info(url).await)),

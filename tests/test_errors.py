@@ -223,6 +223,7 @@ def test_nothing_listening_is_worker_connection_error() -> None:
             op()
         assert isinstance(e.value, ConnectionError) and isinstance(e.value, AlluxioError), name
         assert worker in str(e.value), name
+        assert e.value.kind == "refused", name
     assert time.monotonic() - t < 5
     assert fs.stats()["errors"] == len(ops)
 
@@ -239,7 +240,7 @@ def test_worker_500_is_worker_error(proxy: FaultProxy, dataset: Path) -> None:
             op()
         assert type(e.value) is WorkerError, name
         assert isinstance(e.value, AlluxioError) and not isinstance(e.value, ConnectionError)
-        assert e.value.status == 500
+        assert e.value.status == 500 and e.value.kind == "status"
         assert proxy.authority in str(e.value) and "injected 500" in str(e.value), name
     # Each operation was tried `retries` times on the one worker.
     assert proxy.requests == 2 * 5
@@ -250,7 +251,7 @@ def test_malformed_answer_is_worker_error_without_status(proxy: FaultProxy, data
     fs = make_fs(proxy.authority, retries=2)
     with pytest.raises(WorkerError) as e:
         fs.info("file://" + str(dataset / "many.bin"))
-    assert e.value.status is None
+    assert e.value.status is None and e.value.kind == "bad_body"
     assert proxy.authority in str(e.value) and "malformed" in str(e.value)
     assert proxy.faults == 2
 
@@ -265,7 +266,42 @@ def test_hanging_worker_is_alluxio_timeout_error(proxy: FaultProxy, dataset: Pat
     assert 0.9 < time.monotonic() - t < 5
     assert isinstance(e.value, TimeoutError) and isinstance(e.value, AlluxioError)
     assert proxy.authority in str(e.value)
+    assert e.value.kind in ("answer_timeout", "deadline")
     # Data requests time out too (the size comes from the worker in ok mode).
     proxy.set_mode("hang", only=("/v1/range", "/v1/file/"))
     with pytest.raises(AlluxioTimeoutError):
         fs.cat_file("file://" + str(dataset / "page_plus.bin"))
+
+
+# ── each transport kind through the public API ──
+
+
+@pytest.mark.parametrize(
+    ("mode", "cls", "kind"),
+    [
+        ("close", WorkerConnectionError, "closed_before_answer"),
+        ("truncate", WorkerConnectionError, "closed_mid_answer"),
+        ("extra", WorkerError, "long_body"),
+        ("status_500", WorkerError, "status"),
+    ],
+)
+def test_data_faults_have_their_kind(
+    proxy: FaultProxy, dataset: Path, mode: str, cls: type, kind: str
+) -> None:
+    fs = make_fs(proxy.authority, retries=1)
+    url = "file://" + str(dataset / "many.bin")
+    size = fs.info(url)["size"]
+    proxy.set_mode(mode, only=("/v1/range", "/v1/file/"))
+    with pytest.raises(AlluxioError) as e:
+        fs.cat_file(url, start=0, end=min(size, PAGE))
+    assert type(e.value) is cls, repr(e.value)
+    assert e.value.kind == kind and proxy.authority in str(e.value)
+
+
+@pytest.mark.timeout(30)
+def test_the_deadline_has_its_kind(proxy: FaultProxy, dataset: Path) -> None:
+    proxy.set_mode("hang")
+    fs = make_fs(proxy.authority, timeout=5, deadline=0.5)
+    with pytest.raises(AlluxioTimeoutError) as e:
+        fs.info("file://" + str(dataset / "many.bin"))
+    assert e.value.kind == "deadline" and "deadline" in str(e.value)

@@ -65,12 +65,22 @@ class WorkerError(AlluxioError):
     """A worker answered with an error status or a malformed response (after retries)."""
 
     status: Optional[int]
+    #: What failed: "status", "short_body", "long_body" or "bad_body".
+    kind: str
 
 class WorkerConnectionError(AlluxioError, ConnectionError):
     """A worker could not be reached (also a ConnectionError)."""
 
+    #: "refused", "connect_failed", "closed_before_answer",
+    #: "closed_mid_answer" or "bad_http".
+    kind: str
+
 class AlluxioTimeoutError(AlluxioError, TimeoutError):
     """An Alluxio operation timed out (also a TimeoutError)."""
+
+    #: "connect_timeout", "answer_timeout", "deadline", or None when no
+    #: worker request timed out (e.g. the first membership listing).
+    kind: Optional[str]
 
 @final
 class Client:

@@ -175,14 +175,7 @@ impl Dest<'_> {
     /// The error for an answer from `worker` of `n` bytes or more, past
     /// [`Dest::cap`].
     pub(crate) fn too_long(&self, worker: &str, n: u64) -> crate::error::Error {
-        crate::error::Error::Worker {
-            worker: worker.to_owned(),
-            status: None,
-            message: format!(
-                "answered {n} bytes or more, expected at most {}",
-                self.cap()
-            ),
-        }
+        crate::client::http::long_body(worker, n, self.cap())
     }
 
     /// Passes the file size an answer's headers announced to a

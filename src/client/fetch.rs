@@ -12,7 +12,7 @@ use futures::StreamExt;
 use super::dest::Dest;
 use super::pages::{plan, Piece};
 use super::tier::{Short, Tier};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 use crate::protocol::path_id::path_id;
 
 /// Reads of one configuration from one tier.
@@ -47,16 +47,21 @@ impl Reader<'_> {
             (Short::Eof, None) => None,
         };
         if expected != Some(n as u64) {
-            return Err(Error::Worker {
-                worker: String::new(),
-                status: None,
-                message: format!(
+            let kind = match expected {
+                Some(e) if (n as u64) > e => TransportKind::LongBody,
+                Some(_) => TransportKind::ShortBody,
+                None => TransportKind::BadBody,
+            };
+            return Err(Error::transport(
+                String::new(),
+                kind,
+                format!(
                     "{path}: page {} came back with {n} bytes, expected {} (file \
                      changed or source fault)",
                     p.index,
                     expected.map_or_else(|| "a file size too".to_owned(), |e| e.to_string())
                 ),
-            });
+            ));
         }
         Ok((n, size))
     }
@@ -139,14 +144,14 @@ impl Reader<'_> {
         let mut total = 0usize;
         for (p, n, s) in got {
             if size.is_some() && s.is_some() && size != s {
-                return Err(Error::Worker {
-                    worker: String::new(),
-                    status: None,
-                    message: format!(
+                return Err(Error::transport(
+                    String::new(),
+                    TransportKind::BadBody,
+                    format!(
                         "{path}: the file size changed while it was read (page {})",
                         p.index
                     ),
-                });
+                ));
             }
             size = size.or(s);
             total += n;

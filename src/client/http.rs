@@ -10,7 +10,7 @@ use super::dest::Dest;
 use super::raw_get;
 use crate::client::process::{short_runtime, stale};
 use crate::config::IoConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 use crate::protocol::wire::FILE_SIZE_HEADER;
 use crate::protocol::worker_info::WorkerInfo;
 
@@ -116,23 +116,80 @@ pub fn status_error(worker: &str, status: u16, body: &[u8]) -> Error {
         400 if msg.starts_with("is a directory: ") => Error::IsADirectory(bare("is a directory: ")),
         400 => Error::InvalidArgument(bare("invalid argument: ")),
         409 => Error::AlreadyExists(bare("already exists: ")),
-        _ => Error::Worker {
-            worker: worker.to_owned(),
-            status: Some(status),
-            message: format!("HTTP {status}: {msg}"),
-        },
+        _ => Error::transport(worker, TransportKind::Status(status), msg),
+    }
+}
+
+/// An answer from `worker` of `n` bytes or more where at most `cap` fit.
+pub(crate) fn long_body(worker: &str, n: u64, cap: usize) -> Error {
+    Error::transport(
+        worker,
+        TransportKind::LongBody,
+        format!("{n} bytes or more, expected at most {cap}"),
+    )
+}
+
+/// Where in an exchange a reqwest error happened.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Sending the request and reading the answer's head.
+    Send,
+    /// Reading the body.
+    Body,
+}
+
+/// The kind of a reqwest failure, from reqwest's and hyper's own
+/// predicates and the OS error kind in its source chain (never its text).
+fn kind_of(e: &reqwest::Error, stage: Stage) -> TransportKind {
+    use std::io::ErrorKind as Io;
+    let mut io = None;
+    let mut hyper = None;
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if io.is_none() {
+            io = s.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+        }
+        if hyper.is_none() {
+            hyper = s.downcast_ref::<hyper::Error>();
+        }
+        src = s.source();
+    }
+    if e.is_connect() {
+        return match io {
+            _ if e.is_timeout() => TransportKind::ConnectTimeout,
+            Some(Io::TimedOut) => TransportKind::ConnectTimeout,
+            Some(Io::ConnectionRefused) => TransportKind::Refused,
+            _ => TransportKind::ConnectFailed,
+        };
+    }
+    if e.is_timeout() || io == Some(Io::TimedOut) {
+        return TransportKind::AnswerTimeout;
+    }
+    if hyper.is_some_and(|h| h.is_parse() || h.is_parse_status() || h.is_parse_too_large()) {
+        return TransportKind::BadHttp;
+    }
+    match stage {
+        // hyper reads the head before `send` returns: a failure there came
+        // before any answer (its `IncompleteMessage`, a reset, a closed pipe).
+        Stage::Send => TransportKind::ClosedBeforeAnswer,
+        Stage::Body => TransportKind::ClosedMidAnswer,
     }
 }
 
 impl Http {
     /// Builds the client: keep-alive pool, connect and request timeouts.
     pub fn new(io: &IoConfig) -> Result<Self> {
+        Self::with_raw(io, raw_gets_allowed())
+    }
+
+    /// [`Http::new`] with data GETs on [`raw_get`] or not (tests run both).
+    pub(crate) fn with_raw(io: &IoConfig, raw: bool) -> Result<Self> {
         Ok(Self {
             client: build_client(io, io.concurrency)?,
             timeout: io.timeout,
             io: io.clone(),
             short: Arc::default(),
-            raw: raw_gets_allowed().then(|| {
+            raw: raw.then(|| {
                 Arc::new(raw_get::Pool::new(
                     io.concurrency,
                     SHORT_IDLE_PER_HOST,
@@ -158,27 +215,26 @@ impl Http {
 
     /// A request to `worker` that ran past the request timeout.
     fn timed_out(&self, worker: &str) -> Error {
-        Error::Timeout {
-            what: format!("worker {worker}"),
-            after: self.timeout,
-        }
+        Error::transport(
+            worker,
+            TransportKind::AnswerTimeout,
+            format!("no complete answer after {:?}", self.timeout),
+        )
     }
 
-    fn transport(&self, worker: &str, e: &reqwest::Error) -> Error {
-        if e.is_timeout() {
+    fn transport(&self, worker: &str, e: &reqwest::Error, stage: Stage) -> Error {
+        let kind = kind_of(e, stage);
+        if kind == TransportKind::AnswerTimeout {
             return self.timed_out(worker);
         }
-        // The source chain says what really happened (refused, reset, closed).
+        // The source chain says what really happened, for people.
         let mut msg = e.to_string();
         let mut src = std::error::Error::source(e);
         while let Some(s) = src {
             msg = format!("{msg}: {s}");
             src = s.source();
         }
-        Error::Transport {
-            worker: worker.to_owned(),
-            message: msg,
-        }
+        Error::transport(worker, kind, msg)
     }
 
     /// Sends a request to `worker` and returns the body of a 2xx answer.
@@ -192,7 +248,7 @@ impl Http {
         let (authority, resp) = self.start(worker, method, path_and_query, body).await?;
         resp.bytes()
             .await
-            .map_err(|e| self.transport(&authority, &e))
+            .map_err(|e| self.transport(&authority, &e, Stage::Body))
     }
 
     /// Sends a request; returns the worker's authority and the response of a
@@ -215,7 +271,7 @@ impl Http {
         let resp = req
             .send()
             .await
-            .map_err(|e| self.transport(&authority, &e))?;
+            .map_err(|e| self.transport(&authority, &e, Stage::Send))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok((authority, resp));
@@ -223,7 +279,7 @@ impl Http {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| self.transport(&authority, &e))?;
+            .map_err(|e| self.transport(&authority, &e, Stage::Body))?;
         Err(status_error(&authority, status, &body))
     }
 }
@@ -263,7 +319,7 @@ impl Http {
         let cap = dest.cap();
         if let Some(n) = resp.content_length() {
             if n > cap as u64 {
-                return Err(dest.too_long(&authority, n));
+                return Err(long_body(&authority, n, cap));
             }
             #[allow(clippy::cast_possible_truncation)]
             dest.expect(n as usize).await;
@@ -272,11 +328,11 @@ impl Http {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| self.transport(&authority, &e))?
+            .map_err(|e| self.transport(&authority, &e, Stage::Body))?
         {
             let end = n + chunk.len();
             if end > cap {
-                return Err(dest.too_long(&authority, end as u64));
+                return Err(long_body(&authority, end as u64, cap));
             }
             dest.put(n, &chunk);
             n = end;
@@ -284,6 +340,10 @@ impl Http {
         Ok((n, file_size))
     }
 }
+
+#[cfg(test)]
+#[path = "http_faults.rs"]
+mod faults;
 
 #[cfg(test)]
 mod tests {
@@ -315,16 +375,7 @@ mod tests {
             Error::AlreadyExists(_)
         ));
         let e = status_error("w", 503, body);
-        assert!(
-            e.is_retryable()
-                && matches!(
-                    e,
-                    Error::Worker {
-                        status: Some(503),
-                        ..
-                    }
-                )
-        );
+        assert!(e.is_retryable() && e.transport_kind() == Some(TransportKind::Status(503)));
         assert!(status_error("w", 429, body).is_retryable());
         assert!(!status_error("w", 404, body).is_retryable());
     }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::http::form_encode;
 use super::ClientCore;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 
 /// One `ResponseFileInfo`: the OSS fields plus the EE ones (defaulted when absent).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -70,11 +70,8 @@ impl FileStatus {
 /// Parses a `/v1/files` or `/v1/info` answer (public for the fuzz tests).
 #[doc(hidden)]
 pub fn parse_list(worker: &str, body: &[u8]) -> Result<Vec<FileStatus>> {
-    serde_json::from_slice(body).map_err(|e| Error::Worker {
-        worker: worker.to_owned(),
-        status: None,
-        message: format!("malformed file list: {e}"),
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| Error::transport(worker, TransportKind::BadBody, format!("file list: {e}")))
 }
 
 /// Parses a `/v1/files` answer as [`parse_list`] does, handing the entries
@@ -88,10 +85,8 @@ pub fn parse_list_batches(
     batch: usize,
     mut sink: impl FnMut(Vec<FileStatus>) -> bool,
 ) -> Result<()> {
-    let malformed = |e: serde_json::Error| Error::Worker {
-        worker: worker.to_owned(),
-        status: None,
-        message: format!("malformed file list: {e}"),
+    let malformed = |e: serde_json::Error| {
+        Error::transport(worker, TransportKind::BadBody, format!("file list: {e}"))
     };
     let mut de = serde_json::Deserializer::from_slice(body);
     serde::Deserializer::deserialize_seq(
@@ -150,10 +145,12 @@ impl ClientCore {
                 parse_list(&w.http_authority(), &body)?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| Error::Worker {
-                        worker: w.http_authority(),
-                        status: None,
-                        message: format!("empty info for {path}"),
+                    .ok_or_else(|| {
+                        Error::transport(
+                            w.http_authority(),
+                            TransportKind::BadBody,
+                            format!("empty info for {path}"),
+                        )
                     })
             }
         })

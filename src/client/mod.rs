@@ -20,7 +20,6 @@ pub mod tier;
 #[cfg(test)]
 mod tests;
 
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use tokio::sync::Semaphore;
 
 use crate::client::process::runtime::MembershipSlot;
 use crate::config::ClientConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 use crate::membership::Membership;
 use crate::protocol::worker_info::WorkerInfo;
 
@@ -146,14 +145,14 @@ impl ClientCore {
                                 .as_ref()
                                 .map(|e| format!("; before that: {e}"))
                                 .unwrap_or_default();
-                            return Err(Error::Timeout {
-                                what: format!(
-                                    "worker {} for {key} (the operation's deadline, across \
-                                     retries and failover{before})",
-                                    worker.http_authority()
+                            return Err(Error::transport(
+                                worker.http_authority(),
+                                TransportKind::Deadline,
+                                format!(
+                                    "{key}: {:?} across retries and failover{before}",
+                                    io.deadline
                                 ),
-                                after: io.deadline,
-                            });
+                            ));
                         }
                     }
                 };
@@ -163,7 +162,7 @@ impl ClientCore {
                         return Ok(v);
                     }
                     Err(e) if e.is_retryable() && (idempotent || never_sent(&e)) => {
-                        if matches!(e, Error::Transport { .. } | Error::Timeout { .. }) {
+                        if e.transport_kind().is_some_and(TransportKind::unresponsive) {
                             self.mark_suspect(&worker);
                         }
                         log::debug!(
@@ -261,5 +260,5 @@ impl ClientCore {
 /// Whether the request cannot have reached the worker (safe to resend a
 /// non-idempotent request).
 fn never_sent(e: &Error) -> bool {
-    matches!(e, Error::Transport { message, .. } if message.contains("Connection refused") || message.contains("error trying to connect"))
+    e.transport_kind().is_some_and(TransportKind::never_sent)
 }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::http::{form_encode, template_encode};
 use super::ClientCore;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 use crate::protocol::path_id::path_id;
 
 /// A load endpoint answer, passed through as JSON.
@@ -108,10 +108,12 @@ impl ClientCore {
             let q = q.clone();
             async move {
                 let body = self.http.send(&w, reqwest::Method::GET, &q, None).await?;
-                serde_json::from_slice(&body).map_err(|e| Error::Worker {
-                    worker: w.http_authority(),
-                    status: None,
-                    message: format!("malformed load answer: {e}"),
+                serde_json::from_slice(&body).map_err(|e| {
+                    Error::transport(
+                        w.http_authority(),
+                        TransportKind::BadBody,
+                        format!("load answer: {e}"),
+                    )
                 })
             }
         })

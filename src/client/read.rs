@@ -11,20 +11,15 @@ use super::dest::Dest;
 use super::http::template_encode;
 use super::pages::Piece;
 use super::{ClientCore, RangeSupport};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 use crate::protocol::worker_info::WorkerInfo;
 
-/// Whether a failed range request means the endpoint does not exist there
-/// (an OSS worker closes the connection; ours answers 404 "no endpoint").
+/// Whether a failed range request may mean the endpoint does not exist
+/// there: an OSS worker closes the connection without answering, ours
+/// answers 404. A 404 may also mean the file does not exist: the page
+/// request that follows tells them apart (see [`ClientCore::get_piece`]).
 fn endpoint_missing(e: &Error) -> bool {
-    match e {
-        Error::NotFound(m) => m.contains("no endpoint"),
-        Error::Transport { message, .. } => {
-            message.contains("connection closed before message completed")
-                || message.contains("IncompleteMessage")
-        }
-        _ => false,
-    }
+    matches!(e, Error::NotFound(_)) || e.transport_kind() == Some(TransportKind::ClosedBeforeAnswer)
 }
 
 /// What a short piece means.
@@ -99,8 +94,9 @@ impl ClientCore {
                     .http
                     .get_into(w, &Self::page_query(path, id, p), dest)
                     .await?;
-                // Our worker says "no endpoint" outright; an OSS worker only
-                // drops the connection, which needs a second sighting.
+                // A 404 for the range where the page exists settles it; an
+                // OSS worker only drops the connection, which needs a second
+                // sighting (one could be a passing fault).
                 let definite = matches!(e, Error::NotFound(_));
                 if self.range_probe_failed(w, definite) {
                     log::info!(
@@ -162,15 +158,20 @@ impl ClientCore {
         };
         let expected = size.map_or(p.len, |s| p.len.min(s.saturating_sub(p.file_offset(page))));
         if n as u64 != expected {
-            return Err(Error::Worker {
-                worker: w.http_authority(),
-                status: None,
-                message: format!(
+            let kind = if (n as u64) < expected {
+                TransportKind::ShortBody
+            } else {
+                TransportKind::LongBody
+            };
+            return Err(Error::transport(
+                w.http_authority(),
+                kind,
+                format!(
                     "{path}: page {} returned {n} bytes, expected {expected} (file \
                      changed or worker fault)",
                     p.index
                 ),
-            });
+            ));
         }
         Ok((n, size))
     }

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::error::Error;
+use crate::error::{Error, TransportKind};
 
 pyo3::create_exception!(
     alluxiofs._core,
@@ -131,6 +131,39 @@ fn instantiate(py: Python<'_>, cls: &Py<PyType>, msg: String) -> PyErr {
     }
 }
 
+/// The Python class of a failed worker request, by its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransportClass {
+    /// `WorkerConnectionError` (also a `ConnectionError`).
+    Connection,
+    /// `AlluxioTimeoutError` (also a `TimeoutError`).
+    Timeout,
+    /// `WorkerError`, with `.status` for an HTTP status.
+    Answer,
+}
+
+fn transport_class(kind: TransportKind) -> TransportClass {
+    if kind.is_timeout() {
+        TransportClass::Timeout
+    } else if kind.is_connection() {
+        TransportClass::Connection
+    } else {
+        TransportClass::Answer
+    }
+}
+
+/// Sets `.kind` (and `.status` for a status) on a raised worker error.
+fn with_kind(py: Python<'_>, err: PyErr, kind: TransportKind) -> PyErr {
+    let value = err.value(py);
+    let _ = value.setattr("kind", kind.name());
+    let status = match kind {
+        TransportKind::Status(s) => Some(s),
+        _ => None,
+    };
+    let _ = value.setattr("status", status);
+    err
+}
+
 /// Maps a core error to the Python exception users expect.
 pub fn to_pyerr(e: Error) -> PyErr {
     let msg = e.to_string();
@@ -142,26 +175,32 @@ pub fn to_pyerr(e: Error) -> PyErr {
         Error::AlreadyExists(_) => PyFileExistsError::new_err(msg),
         Error::Ufs { .. } | Error::Io { .. } => AlluxioError::new_err(msg),
         Error::NoWorkers { .. } => NoWorkersError::new_err(msg),
-        Error::Worker { status, .. } => Python::attach(|py| {
-            let err = WorkerError::new_err(msg);
-            // `.status`: the HTTP status, or None for a malformed answer.
-            let _ = err.value(py).setattr("status", status);
-            err
+        Error::Transport { kind, .. } => Python::attach(|py| {
+            let err = match (transport_class(kind), derived(py)) {
+                (TransportClass::Answer, _) => WorkerError::new_err(msg),
+                (TransportClass::Connection, Ok(d)) => instantiate(py, &d.worker_connection, msg),
+                (TransportClass::Timeout, Ok(d)) => instantiate(py, &d.timeout, msg),
+                (_, Err(err)) => return err,
+            };
+            with_kind(py, err, kind)
         }),
-        Error::Transport { .. }
-        | Error::EtcdUnavailable { .. }
-        | Error::EtcdAuth { .. }
-        | Error::Timeout { .. } => Python::attach(|py| match derived(py) {
-            Ok(d) => {
-                let cls = match e {
-                    Error::Transport { .. } => &d.worker_connection,
-                    Error::EtcdUnavailable { .. } => &d.etcd_connection,
-                    Error::EtcdAuth { .. } => &d.etcd_auth,
-                    _ => &d.timeout,
-                };
-                instantiate(py, cls, msg)
-            }
-            Err(err) => err,
-        }),
+        Error::EtcdUnavailable { .. } | Error::EtcdAuth { .. } | Error::Timeout { .. } => {
+            Python::attach(|py| match derived(py) {
+                Ok(d) => {
+                    let cls = match e {
+                        Error::EtcdUnavailable { .. } => &d.etcd_connection,
+                        Error::EtcdAuth { .. } => &d.etcd_auth,
+                        _ => &d.timeout,
+                    };
+                    let err = instantiate(py, cls, msg);
+                    if matches!(e, Error::Timeout { .. }) {
+                        // Not a worker request: no transport kind.
+                        let _ = err.value(py).setattr("kind", py.None());
+                    }
+                    err
+                }
+                Err(err) => err,
+            })
+        }
     }
 }

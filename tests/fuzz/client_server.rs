@@ -156,7 +156,7 @@ fn error_of(got: &Got) -> Option<&Error> {
 /// Judges one operation by the answers it got, or names the property it
 /// broke.
 fn judge(case: &Case, op: Op, got: Got, log: &[Served]) -> std::result::Result<Verdict, String> {
-    let error = error_of(&got).map(|e| (e.to_string(), matches!(e, Error::Timeout { .. })));
+    let error = error_of(&got).map(|e| (e.to_string(), e.is_timeout()));
     let t = &case.truth;
     let size = t.len() as u64;
     let faults = log.iter().any(|s| s.fault.is_some());

@@ -9,9 +9,8 @@ use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::{transport, CLOSED_BEFORE_ANSWER};
 use crate::client::dest::{write_prefix, Dest};
-use crate::error::Result;
+use crate::error::{Error, Result, TransportKind};
 use crate::protocol::wire::FILE_SIZE_HEADER;
 
 /// Room for the status line and headers, and the chunk lines of a chunked
@@ -60,10 +59,21 @@ pub(super) enum HeadError {
 impl std::fmt::Display for HeadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeadError::Closed => f.write_str(CLOSED_BEFORE_ANSWER),
-            HeadError::Lost(e) => write!(f, "{CLOSED_BEFORE_ANSWER}: {e}"),
-            HeadError::Io(e) => write!(f, "reading the answer: {e}"),
-            HeadError::Invalid(m) => write!(f, "invalid HTTP answer: {m}"),
+            HeadError::Closed => f.write_str("end of file after the request was sent"),
+            HeadError::Lost(e) => write!(f, "after the request was sent: {e}"),
+            HeadError::Io(e) => write!(f, "reading the answer's headers: {e}"),
+            HeadError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl HeadError {
+    /// The kind of failure this is.
+    pub(super) fn kind(&self) -> TransportKind {
+        match self {
+            HeadError::Closed | HeadError::Lost(_) => TransportKind::ClosedBeforeAnswer,
+            HeadError::Io(_) => TransportKind::ClosedMidAnswer,
+            HeadError::Invalid(_) => TransportKind::BadHttp,
         }
     }
 }
@@ -289,11 +299,14 @@ impl Conn {
     ) -> Result<usize> {
         let cap = dest.cap();
         let broken = |n: usize, e: io::Error| {
-            transport(
-                authority,
-                &format!("the answer's body broke off after {n} bytes: {e}"),
-            )
+            let kind = match e.kind() {
+                io::ErrorKind::TimedOut => TransportKind::AnswerTimeout,
+                io::ErrorKind::InvalidData => TransportKind::BadHttp,
+                _ => TransportKind::ClosedMidAnswer,
+            };
+            Error::transport(authority, kind, format!("the body after {n} bytes: {e}"))
         };
+        let bad = |m: String| Error::transport(authority, TransportKind::BadHttp, m);
         let mut n = 0usize;
         match framing {
             Framing::Length(len) => {
@@ -309,9 +322,8 @@ impl Conn {
             Framing::Chunked => loop {
                 let line = self.read_line().await.map_err(|e| broken(n, e))?;
                 let hex = line.split(';').next().unwrap_or("").trim();
-                let size = u64::from_str_radix(hex, 16).map_err(|_| {
-                    transport(authority, &format!("invalid chunk size line {line:?}"))
-                })?;
+                let size = u64::from_str_radix(hex, 16)
+                    .map_err(|_| bad(format!("invalid chunk size line {line:?}")))?;
                 if size == 0 {
                     // Trailers, up to the empty line.
                     while !self.read_line().await.map_err(|e| broken(n, e))?.is_empty() {}
@@ -326,7 +338,7 @@ impl Conn {
                     .await
                     .map_err(|e| broken(n, e))?;
                 if !self.read_line().await.map_err(|e| broken(n, e))?.is_empty() {
-                    return Err(transport(authority, "chunk not followed by CRLF"));
+                    return Err(bad("chunk not followed by CRLF".into()));
                 }
             },
             Framing::UntilClose => loop {

@@ -28,7 +28,7 @@ use self::conn::{Conn, HeadError};
 use super::dest::Dest;
 use super::http::status_error;
 use crate::client::process::short_runtime;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportKind};
 
 /// Largest error body kept for the message.
 const ERROR_BODY_MAX: usize = 64 * 1024;
@@ -39,10 +39,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// (a tenth of a small read's), and a connection the server closed anyway
 /// fails before any answer and is replaced once (see [`Pool::get_into`]).
 const CHECK_AFTER: Duration = Duration::from_secs(1);
-
-/// What hyper says when a connection closes before any answer; the read
-/// path recognises an OSS worker without `/v1/range` by it.
-pub const CLOSED_BEFORE_ANSWER: &str = "connection closed before message completed";
 
 /// Idle connections to one worker on one runtime, newest last, with the
 /// time each went idle. A connection keeps its read buffer: made once, not
@@ -143,15 +139,29 @@ impl Pool {
     async fn connect(&self, authority: &str) -> Result<Conn> {
         let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority))
             .await
-            .map_err(|_| Error::Timeout {
-                what: format!("connecting to worker {authority}"),
-                after: self.connect_timeout,
+            .map_err(|_| {
+                Error::transport(
+                    authority,
+                    TransportKind::ConnectTimeout,
+                    format!("no connection after {:?}", self.connect_timeout),
+                )
             })?
-            .map_err(|e| transport(authority, &format!("cannot connect: {e}")))?;
+            .map_err(|e| {
+                let kind = if e.kind() == io::ErrorKind::ConnectionRefused {
+                    TransportKind::Refused
+                } else {
+                    TransportKind::ConnectFailed
+                };
+                Error::transport(authority, kind, e.to_string())
+            })?;
         // Requests are one small write each; Nagle would hold the next one.
-        stream
-            .set_nodelay(true)
-            .map_err(|e| transport(authority, &format!("cannot set TCP_NODELAY: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| {
+            Error::transport(
+                authority,
+                TransportKind::ConnectFailed,
+                format!("cannot set TCP_NODELAY: {e}"),
+            )
+        })?;
         Ok(Conn::new(stream))
     }
 
@@ -165,17 +175,16 @@ impl Pool {
         dest: &mut Dest<'_>,
     ) -> std::result::Result<(usize, Option<u64>), Failure> {
         let early = |e: String| Failure {
-            error: transport(authority, &e),
+            error: Error::transport(authority, TransportKind::ClosedBeforeAnswer, e),
             before_answer: true,
         };
         conn.send(request.as_bytes())
             .await
             .map_err(|e| early(format!("cannot send the request: {e}")))?;
         let head = conn.read_head().await.map_err(|e| match e {
-            HeadError::Closed => early(CLOSED_BEFORE_ANSWER.to_owned()),
-            HeadError::Lost(e) => early(format!("{CLOSED_BEFORE_ANSWER}: {e}")),
-            other => Failure {
-                error: transport(authority, &other.to_string()),
+            HeadError::Closed | HeadError::Lost(_) => early(e.to_string()),
+            HeadError::Io(_) | HeadError::Invalid(_) => Failure {
+                error: Error::transport(authority, e.kind(), e.to_string()),
                 before_answer: false,
             },
         })?;
@@ -221,11 +230,4 @@ fn still_open(stream: &TcpStream) -> bool {
         )
     };
     n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
-}
-
-pub(super) fn transport(authority: &str, message: &str) -> Error {
-    Error::Transport {
-        worker: authority.to_owned(),
-        message: message.to_owned(),
-    }
 }

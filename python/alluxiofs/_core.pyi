@@ -1,6 +1,18 @@
 """Type stubs for the native module ``alluxiofs._core`` (hand-written)."""
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, TypedDict, Union, final
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    TypedDict,
+    Union,
+    final,
+)
 
 __all__ = [
     "CLIENT_ARGS",
@@ -19,6 +31,7 @@ __all__ = [
     "_trim",
     "client_options",
     "run_worker",
+    "worker_settings",
 ]
 __version__: str
 #: Keyword arguments ``Client`` takes (the names of ``client_options()``).
@@ -159,35 +172,48 @@ class Client:
         """``name(key=value, ...)``: the ``repr`` of a wrapper (``AlluxioClient``),
         secrets masked."""
 
-def run_worker(
-    *,
-    ufs: str,
-    cache_dir: str,
-    host: Optional[str] = None,
-    advertise_host: Optional[str] = None,
-    port: Optional[str] = None,
-    cache_size: Optional[str] = None,
-    page_size: Optional[str] = None,
-    etcd_hosts: Optional[str] = None,
-    etcd_port: Optional[str] = None,
-    worker_hosts: Optional[str] = None,
-    cluster_name: Optional[str] = None,
-    etcd_username: Optional[str] = None,
-    etcd_password: Optional[str] = None,
-    lease_ttl: Optional[str] = None,
-    oss_strict: bool = False,
-    identity: Optional[str] = None,
-    s3_endpoint: Optional[str] = None,
-    s3_region: Optional[str] = None,
-    s3_access_key_id: Optional[str] = None,
-    s3_secret_access_key: Optional[str] = None,
-    virtual_nodes: Optional[str] = None,
-    node_response: Optional[str] = None,
-    readahead_pages: Optional[str] = None,
-    readahead_max_pages: Optional[str] = None,
-    metadata_sync_interval: Optional[str] = None,
-) -> None:
-    """Runs a cache worker in this process until SIGINT/SIGTERM (``alluxiofs worker``)."""
+# The worker's settings (declared in src/worker/settings.rs and described by
+# ``worker_settings()``; tests/test_worker_settings.py keeps these in step).
+_Text = Optional[_Scalar]
+
+class _WorkerRequired(TypedDict):
+    ufs: str
+    cache_dir: str
+
+class _WorkerSettings(_WorkerRequired, total=False):
+    host: _Text
+    advertise_host: _Text
+    port: _Text
+    cache_size: _Text
+    page_size: _Text
+    readahead_pages: _Text
+    readahead_max_pages: _Text
+    metadata_sync_interval: _Text
+    etcd_hosts: _Text
+    etcd_port: _Text
+    worker_hosts: _Text
+    cluster_name: _Text
+    etcd_username: _Text
+    etcd_password: _Text
+    lease_ttl: _Text
+    oss_strict: Optional[bool]
+    identity: _Text
+    virtual_nodes: _Text
+    node_response: Optional[Literal["array", "object"]]
+    s3_endpoint: _Text
+    s3_region: _Text
+    s3_access_key_id: _Text
+    s3_secret_access_key: _Text
+
+def worker_settings() -> List[Dict[str, Any]]:
+    """The worker's settings, in the order of ``alluxiofs worker --help``: one
+    dict per setting with ``name``, ``flag``, ``kind`` (``text``, ``flag`` or
+    ``choice``), ``choices``, ``required``, ``default``, ``help`` and
+    ``local_cluster``."""
+
+def run_worker(settings: _WorkerSettings) -> None:
+    """Runs a cache worker in this process until SIGINT/SIGTERM (``alluxiofs
+    worker``); ``settings`` maps setting names to values (``None``: the default)."""
 
 def _after_fork() -> None:
     """Forgets the parent's runtime and memberships in a forked child."""

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from alluxiofs.etcd_process import EtcdProcess, free_port
 
@@ -38,6 +38,33 @@ def _ufs_url(ufs: str) -> str:
     return "file://" + path
 
 
+def worker_args(values: Mapping[str, Any]) -> List[str]:
+    """The ``alluxiofs worker`` options giving ``values`` (setting name to
+    value; ``None`` and ``False`` are left out). A ValueError names a setting
+    that is unknown or not one ``local-cluster`` passes to its workers (the
+    port, cache directory, peers and identity are its own)."""
+    from alluxiofs import _core
+
+    shared = {s["name"]: s for s in _core.worker_settings() if s["local_cluster"]}
+    args: List[str] = []
+    for name, value in values.items():
+        setting = shared.get(name)
+        if setting is None:
+            raise ValueError(
+                f"{name!r} is not a worker setting local-cluster passes on "
+                f"(those are: {', '.join(shared)})"
+            )
+        if value is None or value is False:
+            continue
+        if setting["kind"] == "flag":
+            if value is not True:
+                raise ValueError(f"invalid {name}={value!r}: expected True or False")
+            args.append(setting["flag"])
+        else:
+            args += [setting["flag"], str(value)]
+    return args
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as r:
@@ -47,7 +74,11 @@ def _healthy(port: int) -> bool:
 
 
 class LocalCluster:
-    """The processes of one local cluster (usable from tests as a context manager)."""
+    """The processes of one local cluster (usable from tests as a context manager).
+
+    ``page_size`` to ``metadata_sync_interval`` and ``settings`` (more worker
+    settings by name, e.g. ``{"readahead_pages": "4"}``) are passed to every
+    worker (see :func:`worker_args`)."""
 
     def __init__(
         self,
@@ -62,6 +93,7 @@ class LocalCluster:
         oss_strict: bool = False,
         s3: Optional[Dict[str, Optional[str]]] = None,
         metadata_sync_interval: Optional[str] = None,
+        settings: Optional[Mapping[str, Any]] = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers {workers}: need at least 1")
@@ -75,20 +107,16 @@ class LocalCluster:
         self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="alluxiofs-cluster-")
         self.ports = [free_port() for _ in range(workers)]
         self.procs: List[subprocess.Popen[bytes]] = []
-        self._common = ["--ufs", self.ufs]
-        for flag, value in (
-            ("--page-size", page_size),
-            ("--cache-size", cache_size),
-            ("--lease-ttl", lease_ttl),
-            ("--metadata-sync-interval", metadata_sync_interval),
-        ):
-            if value is not None:
-                self._common += [flag, value]
-        for key, value in (s3 or {}).items():
-            if value is not None:
-                self._common += [f"--s3-{key.replace('_', '-')}", value]
-        if oss_strict:
-            self._common.append("--oss-strict")
+        given: Dict[str, Any] = {
+            "page_size": page_size,
+            "cache_size": cache_size,
+            "lease_ttl": lease_ttl,
+            "metadata_sync_interval": metadata_sync_interval,
+            "oss_strict": oss_strict,
+        }
+        given.update({f"s3_{key}": value for key, value in (s3 or {}).items()})
+        given.update({k: v for k, v in (settings or {}).items() if v is not None})
+        self._common = ["--ufs", self.ufs, *worker_args(given)]
         self._start_etcd = start_etcd
 
     @property

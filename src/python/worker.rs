@@ -1,84 +1,75 @@
 //! `alluxiofs._core.run_worker`: runs the cache worker in this process until
-//! SIGINT/SIGTERM (the `alluxiofs worker` command).
+//! SIGINT/SIGTERM (the `alluxiofs worker` command), and
+//! `alluxiofs._core.worker_settings`: the declaration of its settings.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict};
 
 use super::blocking::run_service;
+use super::convert::scalar;
 use super::errors::to_pyerr;
-use crate::config::ConfigInput;
 use crate::worker::config::{WorkerConfig, WorkerInput};
 use crate::worker::server::{run_until, termination_signal};
+use crate::worker::settings::{self, Kind, Value, SETTINGS};
 
-/// Runs a worker until the process gets SIGINT or SIGTERM. Arguments are the
-/// `alluxiofs worker` options as text (see its `--help`).
+/// The worker's settings, in the order of `alluxiofs worker --help`: one
+/// dict per setting with `name`, `flag`, `kind` (`text`, `flag` or
+/// `choice`), `choices`, `required`, `default` (as shown), `help` and
+/// `local_cluster` (whether `local-cluster` passes it to its workers).
 #[pyfunction]
-#[pyo3(signature = (
-    *, ufs, cache_dir, host=None, advertise_host=None, port=None, cache_size=None,
-    page_size=None, etcd_hosts=None, etcd_port=None, worker_hosts=None, cluster_name=None,
-    etcd_username=None, etcd_password=None, lease_ttl=None, oss_strict=false, identity=None,
-    s3_endpoint=None, s3_region=None, s3_access_key_id=None, s3_secret_access_key=None,
-    virtual_nodes=None, node_response=None, readahead_pages=None,
-    readahead_max_pages=None, metadata_sync_interval=None,
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn run_worker(
-    py: Python<'_>,
-    ufs: String,
-    cache_dir: String,
-    host: Option<String>,
-    advertise_host: Option<String>,
-    port: Option<String>,
-    cache_size: Option<String>,
-    page_size: Option<String>,
-    etcd_hosts: Option<String>,
-    etcd_port: Option<String>,
-    worker_hosts: Option<String>,
-    cluster_name: Option<String>,
-    etcd_username: Option<String>,
-    etcd_password: Option<String>,
-    lease_ttl: Option<String>,
-    oss_strict: bool,
-    identity: Option<String>,
-    s3_endpoint: Option<String>,
-    s3_region: Option<String>,
-    s3_access_key_id: Option<String>,
-    s3_secret_access_key: Option<String>,
-    virtual_nodes: Option<String>,
-    node_response: Option<String>,
-    readahead_pages: Option<String>,
-    readahead_max_pages: Option<String>,
-    metadata_sync_interval: Option<String>,
-) -> PyResult<()> {
-    let input = WorkerInput {
-        host,
-        advertise_host,
-        port,
-        cache_dir: Some(cache_dir),
-        cache_size,
-        ufs: Some(ufs),
-        s3_endpoint,
-        s3_region,
-        s3_access_key_id,
-        s3_secret_access_key,
-        lease_ttl,
-        oss_strict,
-        identity,
-        node_response,
-        readahead_pages,
-        readahead_max_pages,
-        metadata_sync_interval,
-        cluster: ConfigInput {
-            etcd_hosts,
-            etcd_port,
-            worker_hosts,
-            page_size,
-            hash_node_per_worker: virtual_nodes,
-            cluster_name,
-            etcd_username,
-            etcd_password,
-            ..ConfigInput::default()
-        },
-    };
+pub fn worker_settings(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            let d = PyDict::new(py);
+            d.set_item("name", s.name)?;
+            d.set_item("flag", s.flag())?;
+            d.set_item("kind", s.kind.name())?;
+            let choices = match s.kind {
+                Kind::Choice(words) => Some(words.to_vec()),
+                _ => None,
+            };
+            d.set_item("choices", choices)?;
+            d.set_item("required", s.required)?;
+            d.set_item("default", s.default)?;
+            d.set_item("help", s.help)?;
+            d.set_item("local_cluster", s.local_cluster)?;
+            Ok(d)
+        })
+        .collect()
+}
+
+/// Runs a worker until the process gets SIGINT or SIGTERM. `settings` maps
+/// setting names (see `worker_settings()`) to values: text (a number is
+/// taken as its text) or, for a flag, a bool; `None` keeps the default.
+#[pyfunction]
+pub fn run_worker(py: Python<'_>, settings: &Bound<'_, PyDict>) -> PyResult<()> {
+    let mut values = Vec::with_capacity(settings.len());
+    for (k, v) in settings.iter() {
+        let name: String = k.extract().map_err(|_| {
+            PyValueError::new_err(format!(
+                "invalid worker setting name {k}: expected a string"
+            ))
+        })?;
+        if v.is_none() {
+            continue;
+        }
+        let value = match settings::find(&name).map_err(to_pyerr)?.kind {
+            Kind::Flag if v.is_instance_of::<PyBool>() => Value::Flag(v.is_truthy()?),
+            Kind::Flag => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid {name}={}: expected True or False",
+                    v.repr()?
+                )))
+            }
+            Kind::Text | Kind::Choice(_) => {
+                Value::Text(scalar(&name, Some(&v))?.unwrap_or_default())
+            }
+        };
+        values.push((name, value));
+    }
+    let input = WorkerInput::from_settings(values).map_err(to_pyerr)?;
     let config = WorkerConfig::from_input(&input).map_err(to_pyerr)?;
     run_service(py, run_until(config, termination_signal()))
 }

@@ -22,7 +22,9 @@ pub const DEFAULT_METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(60);
 /// Largest readahead window accepted.
 pub const MAX_READAHEAD_PAGES: u64 = 1024;
 
-/// Raw worker settings, as text (what `alluxiofs worker --help` lists).
+/// Raw worker settings, as text (declared, with their flags and help, in
+/// [`crate::worker::settings::SETTINGS`]; built from a mapping by
+/// [`WorkerInput::from_settings`]).
 #[derive(Debug, Clone, Default)]
 pub struct WorkerInput {
     /// Address to bind (default 127.0.0.1).

@@ -12,5 +12,6 @@ pub mod registration;
 pub mod respond;
 pub mod routes;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod ufs;

@@ -1,5 +1,7 @@
 """``alluxiofs local-cluster``: etcd (optional) and N workers on loopback,
-until SIGINT/SIGTERM (see :class:`alluxiofs.local_cluster.LocalCluster`)."""
+until SIGINT/SIGTERM (see :class:`alluxiofs.local_cluster.LocalCluster`).
+Besides its own options it offers the worker settings it passes to every
+worker (those declared ``local_cluster`` in the Rust core)."""
 
 from __future__ import annotations
 
@@ -8,15 +10,21 @@ import json
 import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Dict, List
 
+from alluxiofs.cli.worker_options import add_setting, setting_values, worker_settings
 from alluxiofs.local_cluster import LocalCluster
 
 logger = logging.getLogger("alluxiofs.local_cluster")
 
 
+#: Defaults of ``local-cluster`` that differ from a worker's own.
+LOCAL_DEFAULTS = {"lease_ttl": "10"}  # a stopped worker leaves the ring within seconds
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Adds the ``local-cluster`` options to ``p``."""
+    """Adds the ``local-cluster`` options to ``p``: its own, then the worker
+    settings it passes to every worker."""
     p.add_argument("--workers", type=int, default=3, help="number of workers (default 3)")
     p.add_argument(
         "--ufs", required=True, help="under storage: a directory, file:///dir or s3://bucket/prefix"
@@ -25,25 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--start-etcd", action="store_true", help="start a private etcd (Debian etcd-server)"
     )
     p.add_argument("--etcd-hosts", default=None, help="use this etcd instead of starting one")
-    p.add_argument("--page-size", default=None, help="page size (default 1MB)")
     p.add_argument(
         "--cache-dir",
         default=None,
         help="parent of the workers' cache dirs (default: a temp dir, removed at exit)",
     )
-    p.add_argument("--cache-size", default=None, help="page store quota per worker (default 1GB)")
-    p.add_argument("--lease-ttl", default="10", help="etcd lease TTL in seconds (default 10)")
-    p.add_argument("--oss-strict", action="store_true", help="workers serve only the OSS endpoints")
-    p.add_argument(
-        "--metadata-sync-interval",
-        default=None,
-        help="seconds a worker answers info of a cached file from its record before asking "
-        "the under storage again (default 60; 0 = always ask; -1 = once)",
-    )
-    p.add_argument("--s3-endpoint", default=None)
-    p.add_argument("--s3-region", default=None)
-    p.add_argument("--s3-access-key-id", default=None)
-    p.add_argument("--s3-secret-access-key", default=None)
+    for setting in _shared():
+        add_setting(p, setting, LOCAL_DEFAULTS.get(setting["name"]))
+
+
+def _shared() -> List[Dict[str, Any]]:
+    return [s for s in worker_settings() if s["local_cluster"]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,18 +53,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         start_etcd=args.start_etcd,
         etcd_hosts=args.etcd_hosts,
-        page_size=args.page_size,
         cache_dir=args.cache_dir,
-        cache_size=args.cache_size,
-        lease_ttl=args.lease_ttl,
-        oss_strict=args.oss_strict,
-        metadata_sync_interval=args.metadata_sync_interval,
-        s3={
-            "endpoint": args.s3_endpoint,
-            "region": args.s3_region,
-            "access_key_id": args.s3_access_key_id,
-            "secret_access_key": args.s3_secret_access_key,
-        },
+        settings=setting_values(args, _shared()),
     )
     stop = threading.Event()
 

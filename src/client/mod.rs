@@ -20,7 +20,6 @@ pub mod tier;
 #[cfg(test)]
 mod tests;
 
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;

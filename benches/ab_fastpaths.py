@@ -56,8 +56,14 @@ def rand1m():
     for _ in range(20):
         o = rnd.randrange(0, size - (1 << 20))
         fs.cat_file(big, o, o + (1 << 20))
+def info():
+    for _ in range(200):
+        fs.info(big)
 ops = {"S1.cat": lambda: fs.cat_file(big), "S1.read8m": read8m,
-       "S2.4k x200": rand4k, "S2.1m x20": rand1m, "S3.cat 200x100k": lambda: fs.cat(small)}
+       "S2.4k x200": rand4k, "S2.1m x20": rand1m, "S3.cat 200x100k": lambda: fs.cat(small),
+       "S6.info x200": info}
+only = sys.argv[4].split(",") if len(sys.argv) > 4 and sys.argv[4] else list(ops)
+ops = {k: v for k, v in ops.items() if k.split(" ")[0] in only}
 for op in ops.values():
     op()  # warm: connections, caches
 out = {name: min(t(op) for _ in range(reps)) for name, op in ops.items()}
@@ -70,6 +76,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--big-mib", type=int, default=128)
+    ap.add_argument("--only", default="", help="scenarios, e.g. S2.4k,S3.cat")
     args = ap.parse_args()
     from alluxiofs.local_cluster import LocalCluster
 
@@ -93,7 +100,7 @@ def main() -> None:
             for v in order:
                 env = {**os.environ, **VARIANTS[v]}
                 out = subprocess.run(
-                    [sys.executable, "-c", CHILD, hosts, root, str(args.reps)],
+                    [sys.executable, "-c", CHILD, hosts, root, str(args.reps), args.only],
                     env=env,
                     capture_output=True,
                     text=True,

@@ -27,6 +27,13 @@ use crate::error::{Error, Result};
 /// asking the caller for the buffer.
 const LEND_FROM: usize = 32 << 10;
 
+/// Whether results are lent at all (`ALLUXIOFS_LEND=0` turns it off, for
+/// A/B measurements; read once).
+fn lending() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ALLUXIOFS_LEND").map_or(true, |v| v.trim() != "0"))
+}
+
 /// One read of a batch: `start..end` of `path` with Python slice rules,
 /// and the file size if known.
 pub type Request = (String, i64, Option<i64>, Option<u64>);
@@ -65,7 +72,7 @@ struct ToCaller {
 impl Lender for ToCaller {
     fn lend(&self, len: usize) -> BoxFuture<'_, Option<Lent>> {
         Box::pin(async move {
-            if len < LEND_FROM {
+            if len < LEND_FROM || !lending() {
                 return None;
             }
             let (reply, lent) = oneshot::channel();

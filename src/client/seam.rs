@@ -18,12 +18,11 @@ use std::mem::MaybeUninit;
 
 use super::dest::write_prefix;
 use super::fetch::Reader;
+use super::pages::resolve;
 pub use super::process::exec::Run;
 use super::slice::{after_first, FirstPiece, SlicePlan};
 use super::ClientCore;
 use crate::error::{Error, Result};
-
-use super::pages::resolve;
 
 /// One read with Python slice rules, planned: its result's length (learnt
 /// by [`Self::len`]), then its bytes (written by [`Self::fill`]).

@@ -28,6 +28,13 @@ const POPULATE_FROM: usize = 32 << 10;
 const OVERLAP_FROM: usize = 32 << 20;
 const PAGE: usize = 4 << 10;
 
+/// Whether result buffers are faulted in ahead of the read's writes
+/// (`ALLUXIOFS_PREFAULT=0` turns it off, for A/B measurements; read once).
+fn prefaulting() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ALLUXIOFS_PREFAULT").map_or(true, |v| v.trim() != "0"))
+}
+
 /// A new `bytes` of up to `len` bytes filled in place by `fill` (the only
 /// copy: pieces land in it as they arrive). `fill` gets the uninitialised
 /// buffer (zeroing it first cost a fifth of a big read) and what is left to
@@ -40,7 +47,7 @@ pub fn filled<'py>(
     fill: impl FnOnce(&mut [MaybeUninit<u8>], Prefault) -> PyResult<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let len = usize::try_from(len).map_err(|_| PyValueError::new_err("range too large"))?;
-    let overlap = len >= OVERLAP_FROM;
+    let overlap = len >= OVERLAP_FROM && prefaulting();
     let (obj, buf) = uninit(py, len, !overlap)?;
     let prefault = if overlap {
         Prefault::of(interior(buf, len, PAGE))
@@ -87,7 +94,7 @@ pub(super) fn uninit(
         if len >= HUGE_FROM {
             advise(buf, len, HUGE_PAGE, Advice::Huge);
         }
-        if populate && len >= POPULATE_FROM {
+        if populate && len >= POPULATE_FROM && prefaulting() {
             self::populate(buf, len);
         }
         Ok((obj, buf))

@@ -175,6 +175,7 @@ class AlluxioClient:
 
 
 def _from_core(cls: Type[AlluxioClient], core: _core.Client) -> AlluxioClient:
+    """Unpickles a client around its (unpickled) native client."""
     client = cls.__new__(cls)
     client._core = core
     return client

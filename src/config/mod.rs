@@ -271,33 +271,14 @@ impl<'a> Given<'a> {
             .map(|p| (p.1, p.2))
     }
 
-    fn integer(&self, key: &Key) -> Result<Option<u64>> {
+    /// The value given for `key`, parsed by `parse` (a parser of its kind).
+    fn parsed<T>(
+        &self,
+        key: &Key,
+        parse: impl FnOnce(Kind, &str, &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         self.text(key)
-            .map(|(label, v)| key.kind.integer(label, v))
-            .transpose()
-    }
-
-    fn seconds(&self, key: &Key) -> Result<Option<Duration>> {
-        self.text(key)
-            .map(|(label, v)| key.kind.seconds(label, v))
-            .transpose()
-    }
-
-    fn size(&self, key: &Key) -> Result<Option<u64>> {
-        self.text(key)
-            .map(|(label, v)| key.kind.size(label, v))
-            .transpose()
-    }
-
-    fn port(&self, key: &Key) -> Result<Option<u16>> {
-        self.text(key)
-            .map(|(label, v)| parse_port(label, v))
-            .transpose()
-    }
-
-    fn name(&self, key: &Key) -> Result<Option<String>> {
-        self.text(key)
-            .map(|(label, v)| parse::name(label, v))
+            .map(|(label, v)| parse(key.kind, label, v))
             .transpose()
     }
 
@@ -308,17 +289,17 @@ impl<'a> Given<'a> {
 
 fn read_io(given: &Given<'_>) -> Result<IoConfig> {
     let mut io = IoConfig::default();
-    if let Some(n) = given.integer(&keys::CONCURRENCY)? {
+    if let Some(n) = given.parsed(&keys::CONCURRENCY, Kind::integer)? {
         io.concurrency = usize::try_from(n).expect("at most 4096");
     }
-    if let Some(t) = given.seconds(&keys::TIMEOUT)? {
+    if let Some(t) = given.parsed(&keys::TIMEOUT, Kind::seconds)? {
         io.timeout = t;
         io.deadline = io.deadline.max(io.timeout * 4);
     }
-    if let Some(n) = given.integer(&keys::RETRIES)? {
+    if let Some(n) = given.parsed(&keys::RETRIES, Kind::integer)? {
         io.retries = u32::try_from(n).expect("at most 100");
     }
-    if let Some(d) = given.seconds(&keys::DEADLINE)? {
+    if let Some(d) = given.parsed(&keys::DEADLINE, Kind::seconds)? {
         io.deadline = d;
     }
     Ok(io)
@@ -328,13 +309,15 @@ impl ClientConfig {
     /// Validates raw inputs; keywords win over the same setting in `options`.
     pub fn from_input(input: &ConfigInput) -> Result<Self> {
         let given = Given::new(input)?;
-        let page_size = given.size(&keys::PAGE_SIZE)?.unwrap_or(DEFAULT_PAGE_SIZE);
-        let virtual_nodes = match given.integer(&keys::HASH_NODE_PER_WORKER)? {
+        let page_size = given
+            .parsed(&keys::PAGE_SIZE, Kind::size)?
+            .unwrap_or(DEFAULT_PAGE_SIZE);
+        let virtual_nodes = match given.parsed(&keys::HASH_NODE_PER_WORKER, Kind::integer)? {
             Some(n) => u32::try_from(n).expect("at most MAX_VNODES"),
             None => DEFAULT_VNODES,
         };
         let cluster_name = given
-            .name(&keys::CLUSTER_NAME)?
+            .parsed(&keys::CLUSTER_NAME, |_, l, v| parse::name(l, v))?
             .unwrap_or_else(|| DEFAULT_CLUSTER.to_owned());
         let user = given.raw(&keys::ETCD_USERNAME);
         let password = given.raw(&keys::ETCD_PASSWORD);
@@ -350,7 +333,9 @@ impl ClientConfig {
                 ))
             }
             (Some(hosts), None) => {
-                let port = given.port(&keys::ETCD_PORT)?.unwrap_or(DEFAULT_ETCD_PORT);
+                let port = given
+                    .parsed(&keys::ETCD_PORT, |_, l, v| parse_port(l, v))?
+                    .unwrap_or(DEFAULT_ETCD_PORT);
                 let auth = match (user, password) {
                     (Some(u), Some(p)) => Some((u, p)),
                     (None, None) => None,
@@ -360,10 +345,11 @@ impl ClientConfig {
                         ))
                     }
                 };
-                let refresh = match given.text(&keys::ETCD_REFRESH_WORKERS_INTERVAL) {
-                    Some((label, v)) => seconds_or_off(label, v)?,
-                    None => Some(DEFAULT_REFRESH),
-                };
+                let refresh = given
+                    .parsed(&keys::ETCD_REFRESH_WORKERS_INTERVAL, |_, l, v| {
+                        seconds_or_off(l, v)
+                    })?
+                    .unwrap_or(Some(DEFAULT_REFRESH));
                 MembershipConfig::Etcd(EtcdConfig {
                     endpoints: parse_hosts(keys::ETCD_HOSTS.name, hosts, port)?,
                     auth,
@@ -372,7 +358,7 @@ impl ClientConfig {
             }
             (None, Some(hosts)) => {
                 let port = given
-                    .port(&keys::WORKER_HTTP_PORT)?
+                    .parsed(&keys::WORKER_HTTP_PORT, |_, l, v| parse_port(l, v))?
                     .unwrap_or(DEFAULT_WORKER_HTTP_PORT);
                 MembershipConfig::Static(parse_hosts(keys::WORKER_HOSTS.name, hosts, port)?)
             }

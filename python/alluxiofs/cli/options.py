@@ -1,12 +1,12 @@
 """The cluster-selection options of the client subcommands, and the client
-they describe. Every client option the CLI offers is declared here, so this is
-the one module to change when the client's settings change."""
+they describe. The flags come from the client's one declaration of its keys
+(``_core.client_options()``, those marked ``cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from alluxiofs.cli.argtypes import key_value
 from alluxiofs.cli.errors import CliError
@@ -28,34 +28,32 @@ cluster:
 """
 
 
+#: Environment variables standing in for the two cluster flags.
+_ENV_DEFAULT = {"etcd_hosts": ENV_ETCD_HOSTS, "worker_hosts": ENV_WORKER_HOSTS}
+
+
+def _cli_options() -> List[Dict[str, Any]]:
+    """The client keys the CLI offers as flags (``cli`` in the declaration,
+    ``_core.client_options()``), in the declaration's order."""
+    from alluxiofs.client import CLIENT_OPTIONS
+
+    return [dict(o) for o in CLIENT_OPTIONS if o["cli"]]
+
+
+def _flag_help(o: Dict[str, Any]) -> str:
+    text = str(o["doc"]).replace("`", "")
+    env = _ENV_DEFAULT.get(o["name"])
+    if env:
+        return f"{text} (default ${env})"
+    return f"{text} (default {o['default']})" if o["default"] else text
+
+
 def add_cluster_args(p: argparse.ArgumentParser, paths: bool = True) -> None:
-    """The cluster-selection options shared by the client subcommands."""
+    """The cluster-selection options shared by the client subcommands: one
+    flag per client key the declaration marks for the CLI, and ``-o``."""
     g = p.add_argument_group("cluster selection")
-    g.add_argument(
-        "--etcd-hosts",
-        metavar="HOSTS",
-        help=f"etcd endpoints, comma separated host[:port] (default ${ENV_ETCD_HOSTS})",
-    )
-    g.add_argument(
-        "--etcd-port", metavar="PORT", help="port for --etcd-hosts entries without one (2379)"
-    )
-    g.add_argument(
-        "--worker-hosts",
-        metavar="HOSTS",
-        help=f"static worker list, comma separated host[:port], instead of etcd "
-        f"(default ${ENV_WORKER_HOSTS})",
-    )
-    g.add_argument(
-        "--worker-http-port",
-        metavar="PORT",
-        help="port for --worker-hosts entries without one (28080)",
-    )
-    g.add_argument(
-        "--cluster-name", metavar="NAME", help="alluxio.cluster.name (DefaultAlluxioCluster)"
-    )
-    g.add_argument(
-        "--page-size", metavar="SIZE", help="page size, e.g. 1MB (default); must equal the workers'"
-    )
+    for o in _cli_options():
+        g.add_argument(o["cli"], dest=o["name"], metavar=o["metavar"], help=_flag_help(o))
     g.add_argument(
         "--option",
         "-o",
@@ -100,10 +98,10 @@ def cluster_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     if not etcd and not workers:
         raise CliError(NO_CLUSTER)
     kwargs: Dict[str, Any] = {"etcd_hosts": etcd, "worker_hosts": workers}
-    for name in ("etcd_port", "worker_http_port", "cluster_name", "page_size"):
-        value = getattr(args, name)
-        if value is not None:
-            kwargs[name] = value
+    for o in _cli_options():
+        value = getattr(args, o["name"])
+        if o["name"] not in kwargs and value is not None:
+            kwargs[o["name"]] = value
     if args.options:
         kwargs["options"] = dict(args.options)
     return {k: v for k, v in kwargs.items() if v is not None}

@@ -2,7 +2,7 @@
 //! worker requests with a given concurrency and discards the bytes — the best
 //! any client could do against the same worker. Driven by `benches/run.py`.
 //!
-//! Usage: `cargo run --release --example limit -- PLAN.json CONCURRENCY [MODE] [RUNS]`
+//! Usage: `cargo run --release --example limit -- PLAN.json CONCURRENCY [MODE] [RUNS] [TRANSPORT]`
 //! where PLAN.json is `[["host:port", "/v1/range/...?..."], ...]`, or a list
 //! of batches `[[["host:port", "/v1/..."], ...], ...]`: the batches run one
 //! after another, the requests of a batch concurrently (what a client does
@@ -18,11 +18,21 @@
 //! time, and prints `{"p50_ms": .., "p99_ms": .., "requests": R, "samples": K}`.
 //! The plan is executed RUNS times (default 1) on one connection pool, one
 //! JSON line per run.
+//!
+//! TRANSPORT `hyper` (default) reads through reqwest/hyper, a body copied
+//! from hyper's buffer into its own; `raw` writes each request to a plain
+//! keep-alive socket and `recv`s the body into one reused buffer per
+//! connection (see `limit_raw.rs`), as our client's data GETs read straight
+//! into the result. Neither wins everywhere, so the suite runs both.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Deserialize;
+
+#[path = "limit_raw.rs"]
+mod raw;
 
 type Request = (String, String);
 
@@ -43,7 +53,26 @@ impl Entry {
     }
 }
 
-async fn get(client: &reqwest::Client, worker: &str, pq: &str) -> usize {
+/// How requests are sent.
+enum Client {
+    Hyper(reqwest::Client),
+    Raw(Arc<raw::Pool>),
+}
+
+async fn get(client: &Client, worker: &str, pq: &str) -> usize {
+    let client = match client {
+        Client::Hyper(c) => c,
+        Client::Raw(pool) => {
+            // Each request its own task, so that every runtime thread
+            // `recv`s (hyper's connections are tasks of their own too): on 2
+            // cores this beat polling them all on the calling task by about
+            // 1.1-1.2x (interleaved runs, S1 and S3 plans).
+            let (pool, worker, pq) = (pool.clone(), worker.to_owned(), pq.to_owned());
+            return tokio::spawn(async move { pool.get(&worker, &pq).await })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        }
+    };
     let resp = client
         .get(format!("http://{worker}{pq}"))
         .send()
@@ -117,12 +146,7 @@ impl Drop for Fresh {
 /// received. With `fresh`, each body's size of fresh memory is faulted in
 /// as it arrives, on the one task that takes the bodies (as ours does on
 /// its Python thread: faults in one process contend when spread out).
-async fn run_all(
-    client: &reqwest::Client,
-    reqs: &[Request],
-    concurrency: usize,
-    fresh: bool,
-) -> usize {
+async fn run_all(client: &Client, reqs: &[Request], concurrency: usize, fresh: bool) -> usize {
     // Mapped a region at a time, each unmapped at the end of the run.
     const REGION: usize = 256 << 20;
     let mut regions: Vec<Fresh> = Vec::new();
@@ -141,7 +165,7 @@ async fn run_all(
     n
 }
 
-async fn latency(client: &reqwest::Client, plan: &[Entry], concurrency: usize) -> String {
+async fn latency(client: &Client, plan: &[Entry], concurrency: usize) -> String {
     let mut lat = Vec::with_capacity(plan.len());
     for e in plan {
         let t = Instant::now();
@@ -159,12 +183,7 @@ async fn latency(client: &reqwest::Client, plan: &[Entry], concurrency: usize) -
     )
 }
 
-async fn throughput(
-    client: &reqwest::Client,
-    plan: &[Entry],
-    concurrency: usize,
-    fresh: bool,
-) -> String {
+async fn throughput(client: &Client, plan: &[Entry], concurrency: usize, fresh: bool) -> String {
     let t = Instant::now();
     let mut bytes = 0;
     let mut requests = 0;
@@ -189,7 +208,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     assert!(
         args.len() >= 3,
-        "usage: limit PLAN.json CONCURRENCY [throughput|fresh|latency] [RUNS]"
+        "usage: limit PLAN.json CONCURRENCY [throughput|fresh|latency] [RUNS] [hyper|raw]"
     );
     let plan: Vec<Entry> =
         serde_json::from_str(&std::fs::read_to_string(&args[1]).expect("plan file"))
@@ -202,11 +221,17 @@ async fn main() {
         "mode must be throughput, fresh or latency, not {mode}"
     );
     let runs: usize = args.get(4).map_or(1, |r| r.parse().expect("runs"));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .build()
-        .expect("client");
+    let client = match args.get(5).map_or("hyper", String::as_str) {
+        "hyper" => Client::Hyper(
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(concurrency)
+                .tcp_nodelay(true)
+                .build()
+                .expect("client"),
+        ),
+        "raw" => Client::Raw(Arc::new(raw::Pool::new(concurrency))),
+        other => panic!("transport must be hyper or raw, not {other}"),
+    };
     for _ in 0..runs {
         let line = if mode == "latency" {
             latency(&client, &plan, concurrency).await

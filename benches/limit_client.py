@@ -1,5 +1,7 @@
 """The ``limit`` column: plans of raw worker requests, executed by
-``benches/limit.rs`` (``target/release/examples/limit``).
+``benches/limit.rs`` (``target/release/examples/limit``) through hyper or
+through plain sockets (``benches/limit_raw.rs``); ``best`` runs both and
+keeps the better.
 
 A plan holds exactly the requests our client sends for the same reads: each
 read becomes page-aligned pieces (``/v1/range/{sha256(url)}?ufsFullPath=..&
@@ -13,16 +15,19 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import urllib.parse
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from harness import CONCURRENCY, say
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "examples", "limit")
-SOURCE = os.path.join(ROOT, "benches", "limit.rs")
+SOURCES = [os.path.join(ROOT, "benches", f) for f in ("limit.rs", "limit_raw.rs")]
+#: How the limit sends requests: reqwest/hyper, or its own sockets.
+TRANSPORTS = ("hyper", "raw")
 
 Request = Tuple[str, str]  # ("host:port", "/v1/...?...")
 #: A read: (ufs url, start, end) with resolved, non-negative bounds.
@@ -41,7 +46,8 @@ def form_encode(v: str) -> str:
 
 def ensure_binary() -> str:
     """Builds the limit client if it is missing or older than its source."""
-    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= os.path.getmtime(SOURCE):
+    newest = max(os.path.getmtime(s) for s in SOURCES)
+    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= newest:
         return BINARY
     say("building the limit client (cargo build --release --example limit)")
     subprocess.run(
@@ -97,6 +103,7 @@ def run(
     warmup: int = 1,
     concurrency: int = CONCURRENCY,
     timeout: float = 1800,
+    transport: str = "hyper",
 ) -> List[Dict[str, float]]:
     """Executes ``plan`` (requests, or batches of requests) ``warmup + runs``
     times in one limit process; returns the last ``runs`` result lines."""
@@ -104,7 +111,7 @@ def run(
         json.dump(plan, f)
     try:
         out = subprocess.run(
-            [BINARY, f.name, str(concurrency), mode, str(warmup + runs)],
+            [BINARY, f.name, str(concurrency), mode, str(warmup + runs), transport],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -121,6 +128,32 @@ def run(
 
 def seconds(lines: List[Dict[str, float]]) -> List[float]:
     return [x["seconds"] for x in lines]
+
+
+def both(plan: Sequence[Any], mode: str = "throughput", runs: int = 1) -> Dict[str, List[Any]]:
+    """Result lines of ``plan`` through each transport, the runs interleaved
+    (hyper, raw, hyper, ...; each after one untimed run in its process) so
+    that both see the same moments of a noisy machine."""
+    out: Dict[str, List[Any]] = {t: [] for t in TRANSPORTS}
+    for _ in range(runs):
+        for t in TRANSPORTS:
+            out[t].extend(run(plan, mode=mode, runs=1, transport=t))
+    return out
+
+
+def best(
+    lines: Dict[str, List[Any]],
+    value: Callable[[Any], float],
+    higher: bool = True,
+    fmt: str = "{:,.0f}",
+) -> Tuple[str, List[float], str]:
+    """The transport whose median ``value`` is better, its per-run values,
+    and a note naming both medians: the limit is the better of the two."""
+    vals = {t: [value(x) for x in ls] for t, ls in lines.items()}
+    med = {t: statistics.median(v) for t, v in vals.items()}
+    win = (max if higher else min)(med, key=lambda t: med[t])
+    note = f"{win} won: " + ", ".join(f"{t} {fmt.format(m)}" for t, m in med.items())
+    return win, vals[win], note
 
 
 class _Recorder:

@@ -13,7 +13,8 @@ etcd; roots ``file://DATA`` and ``s3://bench``), writes deterministic data
   PyArrow / Ray where the scenario says);
 * ``limit``: ``benches/limit.rs`` sending exactly the worker requests our
   client sends (page pieces of ``/v1/range`` to the ring owner, same
-  concurrency) and discarding the bytes: the best any client could do;
+  concurrency) and discarding the bytes: the best any client could do (S1-S3:
+  the better of hyper and plain sockets, ``benches/limit_raw.rs``);
 * ``reference``: the PyPI client ``alluxiofs==1.0.17`` in its own venv
   (``tests/reference/setup_reference_venv.sh``, cached under
   ``~/.cache/alluxiofs-bench``), through ``benches/ref_timer.py``;

@@ -36,7 +36,7 @@ pub async fn load(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Bo
                         "message": format!("Failed to submit load job {path}: {e}"),
                     })));
                 }
-                let (job, running) = w.jobs().submit(&w, &path);
+                let (job, running) = w.jobs().submit(w.clone(), &path);
                 let message = if running {
                     format!("Load already running for path '{path}' \n")
                 } else {

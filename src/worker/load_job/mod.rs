@@ -1,37 +1,39 @@
 //! Distributed load jobs (docs/protocol.md §5.6): list a path in the under storage
 //! and cache every page of every file on the worker that owns the file on the
-//! ring — locally, or by asking the owner through its own page endpoint.
+//! ring.
+//!
+//! The jobs (one running per path, progress, stop, failures, the report)
+//! depend only on a [`Loader`]: what lists the files and loads one of them.
+//! The worker is one ([`owner`]); tests drive the jobs with in-memory fakes.
+
+mod owner;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::error::{Error, Result};
 use crate::protocol::identity::WorkerIdentity;
-use crate::protocol::path_id::path_id;
 use crate::worker::file_info::human_readable_size;
-use crate::worker::state::Worker;
 use crate::worker::ufs::UfsStatus;
 
 /// Files loaded at once by one job.
 const FILE_CONCURRENCY: usize = 4;
-/// Pages of one file loaded at once.
-const PAGE_CONCURRENCY: usize = 4;
 
-/// Characters left as they are in a query value we send; `+ & # %` and the
-/// rest are escaped so the receiving worker decodes the exact path.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/')
-    .remove(b':');
+/// What a load job asks of its worker.
+pub trait Loader: Clone + Send + Sync + 'static {
+    /// Every file under `path` in the under storage (a file: itself).
+    fn list(&self, path: &str) -> impl Future<Output = Result<Vec<UfsStatus>>> + Send;
+    /// Caches every page of `file` where it belongs.
+    fn load_file(&self, file: &UfsStatus) -> impl Future<Output = Result<()>> + Send;
+}
 
 /// Where a job stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +81,16 @@ impl Job {
 
     /// Alluxio's text report (`DoraLoadJob.getTextReport`), tab-indented `Key: value` lines.
     pub fn report(&self, verbose: bool) -> String {
-        let elapsed = self.finished.lock().unwrap_or_else(Instant::now) - self.started;
+        self.report_at(Instant::now(), verbose)
+    }
+
+    /// [`Self::report`] as of `now` (the elapsed time of a running job).
+    pub fn report_at(&self, now: Instant, verbose: bool) -> String {
+        let elapsed = self
+            .finished
+            .lock()
+            .unwrap_or(now)
+            .saturating_duration_since(self.started);
         let secs = elapsed.as_secs();
         let state = match self.state() {
             JobState::Running => "RUNNING".to_owned(),
@@ -161,8 +172,9 @@ fn new_job_id() -> String {
 }
 
 impl LoadJobs {
-    /// Starts a job for `path`, or returns the running one (`true` = already running).
-    pub fn submit(&self, w: &Worker, path: &str) -> (Arc<Job>, bool) {
+    /// Starts a job for `path` on the current tokio runtime, or returns the
+    /// running one (`true` = already running).
+    pub fn submit<L: Loader>(&self, loader: L, path: &str) -> (Arc<Job>, bool) {
         let mut jobs = self.jobs.lock();
         if let Some(j) = jobs.get(path).filter(|j| j.state() == JobState::Running) {
             return (j.clone(), true);
@@ -180,7 +192,7 @@ impl LoadJobs {
             failures: Mutex::new(Vec::new()),
             task: Mutex::new(None),
         });
-        let handle = tokio::spawn(run(w.clone(), job.clone()));
+        let handle = tokio::spawn(run(loader, job.clone()));
         *job.task.lock() = Some(handle.abort_handle());
         jobs.insert(path.to_owned(), job.clone());
         (job, false)
@@ -213,8 +225,8 @@ fn exception_name(e: &Error) -> &'static str {
     }
 }
 
-async fn run(w: Worker, job: Arc<Job>) {
-    let files = match w.ufs().list_files_recursive(&job.path).await {
+async fn run<L: Loader>(loader: L, job: Arc<Job>) {
+    let files = match loader.list(&job.path).await {
         Ok(f) => f,
         Err(e) => return job.finish(JobState::Failed(format!("{}: {e}", exception_name(&e)))),
     };
@@ -223,9 +235,9 @@ async fn run(w: Worker, job: Arc<Job>) {
         .store(files.iter().map(|f| f.length).sum(), Ordering::Relaxed);
     let results = futures::stream::iter(files)
         .map(|f| {
-            let (w, job) = (w.clone(), job.clone());
+            let (loader, job) = (loader.clone(), job.clone());
             async move {
-                match load_file(&w, &f).await {
+                match loader.load_file(&f).await {
                     Ok(()) => {
                         job.files_done.fetch_add(1, Ordering::Relaxed);
                         job.bytes_done.fetch_add(f.length, Ordering::Relaxed);
@@ -248,76 +260,4 @@ async fn run(w: Worker, job: Arc<Job>) {
             job.files_total.load(Ordering::Relaxed)
         ))
     });
-}
-
-/// Caches every page of one file on its ring owner.
-async fn load_file(w: &Worker, f: &UfsStatus) -> Result<()> {
-    let ring = w.ring().await?;
-    let owner = ring
-        .get_multiple(&f.url, 1)
-        .first()
-        .map(|o| (*o).clone())
-        .ok_or_else(|| Error::NoWorkers {
-            source_desc: "the load job's ring".into(),
-        })?;
-    let id = path_id(&f.url);
-    let pages = f.length.div_ceil(w.config().page_size);
-    if owner.identity == w.me().identity {
-        let meta = w.file_meta(&id, Some(&f.url)).await?;
-        let loads = futures::stream::iter(0..pages).map(|i| {
-            let (w, id, meta) = (w.clone(), id.clone(), meta.clone());
-            async move { w.page(&id, &meta, i).await.map(|_| ()) }
-        });
-        return loads
-            .buffer_unordered(PAGE_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect();
-    }
-    let base = format!("http://{}", owner.http_authority());
-    let path = utf8_percent_encode(&f.url, QUERY_VALUE).to_string();
-    let loads = futures::stream::iter(0..pages).map(|i| {
-        // One byte back is enough: a page miss caches the whole page there.
-        let url = format!("{base}/v1/file/{id}/page/{i}?offset=0&length=1&ufsFullPath={path}");
-        let http = w.http().clone();
-        async move {
-            let resp = http
-                .get(&url)
-                .timeout(Duration::from_secs(300))
-                .send()
-                .await
-                .map_err(|e| Error::Ufs {
-                    path: url.clone(),
-                    message: format!("asking the owner: {e}"),
-                })?;
-            if !resp.status().is_success() {
-                let status = resp.status();
-                let body = resp.text().await.unwrap_or_default();
-                return Err(Error::Ufs {
-                    path: url,
-                    message: format!("owner answered {status}: {body}"),
-                });
-            }
-            Ok(())
-        }
-    });
-    loads
-        .buffer_unordered(PAGE_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn properties_split_like_java() {
-        let p = report_properties("Progress for loading path 'x':\n\tJob State: FAILED (NotFoundException: gone)\n\tTime Elapsed: 00:00:03\n");
-        assert_eq!(p["Job State"], "FAILED (NotFoundException");
-        assert_eq!(p["Time Elapsed"], "00");
-    }
 }

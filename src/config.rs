@@ -71,6 +71,8 @@ pub struct ConfigInput {
     pub timeout: Option<String>,
     /// `retries`: attempts per worker for a failed idempotent request.
     pub retries: Option<String>,
+    /// `hedged_reads`: ask the next ring candidate too when a piece is slow.
+    pub hedged_reads: Option<String>,
     /// `deadline`: seconds one operation may take across retries and
     /// failover (default 120, and at least 4 x `timeout` unless given).
     pub deadline: Option<String>,
@@ -157,6 +159,8 @@ pub struct IoConfig {
     pub failover_workers: usize,
     /// Time a whole operation may take across retries and failover.
     pub deadline: Duration,
+    /// Ask the next ring candidate too when a piece is slow (`client::hedge`).
+    pub hedged_reads: bool,
 }
 
 impl Default for IoConfig {
@@ -167,6 +171,7 @@ impl Default for IoConfig {
             retries: 3,
             failover_workers: 3,
             deadline: Duration::from_secs(120),
+            hedged_reads: false,
         }
     }
 }
@@ -199,6 +204,13 @@ fn read_io(input: &ConfigInput) -> Result<IoConfig> {
         io.retries = match v.trim().parse::<u32>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => return Err(invalid("retries", v, "expected an integer from 1 to 100")),
+        };
+    }
+    if let Some(v) = &input.hedged_reads {
+        io.hedged_reads = match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err(invalid("hedged_reads", v, "expected true or false")),
         };
     }
     if let Some(v) = &input.deadline {

@@ -3,6 +3,7 @@
 //! with retries and failover along ring candidates.
 
 pub mod dest;
+mod hedge;
 pub mod http;
 mod meta;
 mod ops;
@@ -52,6 +53,8 @@ pub struct ClientCore {
     range_support: Mutex<HashMap<String, RangeSupport>>,
     /// Workers that failed to answer lately: tried last.
     suspects: retry::Suspects,
+    /// Piece latencies and the budget for hedged reads.
+    hedger: hedge::Hedger,
     /// Counters for `stats()`.
     pub stats: stats::Stats,
 }
@@ -64,6 +67,7 @@ impl ClientCore {
             limit: Arc::new(Semaphore::new(config.io.concurrency)),
             range_support: Mutex::new(HashMap::new()),
             suspects: retry::Suspects::default(),
+            hedger: hedge::Hedger::default(),
             stats: stats::Stats::default(),
             config,
             membership,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBool, PyBytes, PyDict};
 
 use super::blocking::{run_blocking, run_blocking_small};
 use super::client_io;
@@ -17,7 +17,7 @@ use crate::client::ClientCore;
 use crate::config::{ClientConfig, ConfigInput};
 
 /// Keyword arguments the constructor takes, in order.
-pub const ARGS: [&str; 15] = [
+pub const ARGS: [&str; 16] = [
     "etcd_hosts",
     "etcd_port",
     "worker_hosts",
@@ -33,6 +33,7 @@ pub const ARGS: [&str; 15] = [
     "timeout",
     "retries",
     "deadline",
+    "hedged_reads",
 ];
 
 /// The native client. Picklable: it is rebuilt from its arguments.
@@ -106,6 +107,10 @@ impl PyClient {
             timeout: text("timeout")?,
             retries: text("retries")?,
             deadline: text("deadline")?,
+            hedged_reads: match get("hedged_reads") {
+                Some(v) if v.is_instance_of::<PyBool>() => Some(v.is_truthy()?.to_string()),
+                v => scalar("hedged_reads", v.as_ref())?,
+            },
         };
         let config = ClientConfig::from_input(&input).map_err(to_pyerr)?;
         Ok(Self {

@@ -45,7 +45,7 @@ class AlluxioClient:
         Seconds one operation may take across retries and failover; then
         ``AlluxioTimeoutError`` (or the under-storage fallback).
     hedged_reads : bool, default False
-        When a page has not answered after twice its worker's recent p95
+        When a page has not answered after 1.5 x its worker's recent p95
         latency (at least 20 ms), ask the next ring candidate too and use the first
         complete answer; at most 5 % extra requests.
     page_size, hash_node_per_worker, cluster_name, etcd_username, etcd_password,

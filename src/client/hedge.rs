@@ -2,7 +2,7 @@
 //! time is also asked of the next ring candidate; the first complete,
 //! length-checked answer wins and the other request is dropped.
 //!
-//! - The threshold is twice the recent p95 of the worker's piece latency
+//! - The threshold is 1.5 times the recent p95 of the worker's piece latency
 //!   ([`WINDOW`] successful pieces), never below [`FLOOR`]: a worker that is
 //!   merely slow sets its own higher threshold, and scheduler noise on a
 //!   busy machine (a few ms) does not trigger hedges. Not the p95 itself: it
@@ -115,7 +115,7 @@ impl Hedger {
     /// How long a piece on `worker` may take before it is hedged.
     pub fn threshold(&self, worker: &str) -> Duration {
         let p95 = self.windows.lock().get(worker).and_then(|w| w.p95);
-        p95.map_or(UNKNOWN, |d| (d * 2).max(FLOOR))
+        p95.map_or(UNKNOWN, |d| (d * 3 / 2).max(FLOOR))
     }
 
     /// A piece was asked for: the budget grows by [`BUDGET`].
@@ -233,14 +233,14 @@ mod tests {
     }
 
     #[test]
-    fn the_threshold_is_twice_the_recent_p95_with_a_floor() {
+    fn the_threshold_is_one_and_a_half_times_the_recent_p95_with_a_floor() {
         let h = Hedger::default();
         assert_eq!(h.threshold("w"), UNKNOWN);
         // 100 pieces: 1..=100 ms. p95 = 95 ms.
         for i in 1..=100 {
             h.record("w", ms(i));
         }
-        assert_eq!(h.threshold("w"), ms(190));
+        assert_eq!(h.threshold("w"), ms(95) * 3 / 2);
         // A fast worker is held at the floor.
         for _ in 0..WINDOW {
             h.record("fast", Duration::from_micros(800));
@@ -250,7 +250,7 @@ mod tests {
         for _ in 0..WINDOW {
             h.record("w", ms(30));
         }
-        assert_eq!(h.threshold("w"), ms(60));
+        assert_eq!(h.threshold("w"), ms(45));
     }
 
     #[test]

@@ -70,6 +70,7 @@ import limit_client
 import reference
 import report
 import scen_data
+import scen_hedge
 import scen_meta
 import scen_misc
 from harness import COLUMNS, FULL, QUICK, Ctx, Result, say
@@ -84,6 +85,7 @@ SCENARIOS: Dict[str, Callable[..., None]] = {
     "S6": scen_meta.s6,
     "C1": scen_misc.c1,
     "M1": scen_misc.m1,
+    "H1": scen_hedge.h1,
 }
 
 

@@ -33,6 +33,12 @@ At runtime ``proxy.set_mode(mode, budget=None, only=None)`` switches the answer:
     released as ``hang`` is; the body is then sent whole (a worker loading
     the page from its under storage looks like this).
 
+``delay``
+    forward, then hold the answer ``seconds`` before sending it, for a
+    random ``fraction`` of the matching requests (seeded by ``seed``: the same
+    requests in the same order are delayed on every run); the others are
+    forwarded at once. ``set_mode("delay", seconds=0.2, fraction=0.01)``.
+
 ``budget=N`` applies the fault to the next N matching requests only, then the
 proxy goes back to ``ok``; ``only`` (a path prefix or a tuple of them, e.g.
 ``("/v1/range", "/v1/file/")``) restricts the fault to matching request paths
@@ -50,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import random
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,7 +64,7 @@ from typing import Any, List, Optional, Set, Tuple, Union
 
 __all__ = ["EXTRA", "MODES", "FaultProxy"]
 
-MODES = ("ok", "status_500", "close", "truncate", "extra", "hang", "stall_body")
+MODES = ("ok", "status_500", "close", "truncate", "extra", "hang", "stall_body", "delay")
 #: What ``extra`` appends to every body.
 EXTRA = b"#EXTRA#"
 #: Request headers not forwarded (hop-by-hop, or set by http.client itself).
@@ -133,6 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "extra":
             data += EXTRA
+        if mode == "delay":
+            # Waits on the release event, so stop() and set_mode() cut it short.
+            release.wait(proxy._delay)
         if mode == "stall_body":
             self._answer(status, headers, b"", declared=len(data))
             release.wait()
@@ -182,6 +192,10 @@ class FaultProxy:
         self._mode = "ok"
         self._budget: Optional[int] = None
         self._only: Optional[Tuple[str, ...]] = None
+        self._delay = 0.0
+        self._fraction = 1.0
+        self._rnd = random.Random(0)
+        self.delayed = 0
         self._release = threading.Event()
         self._conns: Set[socket.socket] = set()
         self.requests = 0
@@ -214,9 +228,13 @@ class FaultProxy:
         mode: str,
         budget: Optional[int] = None,
         only: Union[str, Tuple[str, ...], None] = None,
+        seconds: float = 0.0,
+        fraction: float = 1.0,
+        seed: int = 0,
     ) -> None:
         """Switches to ``mode``; with ``budget`` only for that many matching
-        requests; with ``only`` only for requests whose path starts so."""
+        requests; with ``only`` only for requests whose path starts so;
+        ``seconds``, ``fraction`` and ``seed`` are for ``delay``."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
         if budget is not None and budget < 0:
@@ -228,6 +246,9 @@ class FaultProxy:
             self._mode = "ok" if budget == 0 else mode
             self._budget = budget
             self._only = (only,) if isinstance(only, str) else only
+            self._delay = seconds
+            self._fraction = fraction
+            self._rnd = random.Random(seed)
 
     def paths_seen(self, prefix: str) -> int:
         """How many requests so far had a path starting with ``prefix``."""
@@ -238,6 +259,7 @@ class FaultProxy:
         with self._lock:
             self.requests = 0
             self.faults = 0
+            self.delayed = 0
             self.seen = []
 
     # ── used by the handler ──
@@ -249,6 +271,11 @@ class FaultProxy:
             mode = self._mode
             if mode != "ok" and self._only is not None and not path.startswith(self._only):
                 mode = "ok"
+            if mode == "delay":
+                if self._rnd.random() >= self._fraction:
+                    mode = "ok"
+                else:
+                    self.delayed += 1
             if mode != "ok":
                 self.faults += 1
                 if self._budget is not None:

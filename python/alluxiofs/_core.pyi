@@ -117,6 +117,7 @@ class Client:
         timeout: Optional[_Scalar] = None,
         retries: Optional[_Scalar] = None,
         deadline: Optional[_Scalar] = None,
+        hedged_reads: Union[bool, _Scalar, None] = None,
     ) -> Client: ...
     @property
     def page_size(self) -> int:

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod dest;
 pub mod fetch;
+mod hedge;
 pub mod http;
 mod meta;
 mod ops;
@@ -12,6 +13,7 @@ pub mod pages;
 pub mod process;
 mod raw_get;
 pub mod read;
+pub mod retry;
 pub mod seam;
 pub mod slice;
 pub mod stats;
@@ -23,7 +25,7 @@ mod tests;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -38,9 +40,6 @@ pub use meta::FileStatus;
 #[doc(hidden)]
 pub use meta::{parse_list, parse_list_batches};
 pub use ops::LoadResponse;
-
-/// How long a worker that failed to answer goes to the back of the line.
-const SUSPECT_FOR: Duration = Duration::from_secs(10);
 
 /// What a worker is known to support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +58,10 @@ pub struct ClientCore {
     http: http::Http,
     limit: Arc<Semaphore>,
     range_support: Mutex<HashMap<String, RangeSupport>>,
-    /// Workers that failed to answer, and when (see `is_suspect`).
-    suspects: Mutex<HashMap<String, Instant>>,
+    /// Workers that failed to answer lately: tried last.
+    suspects: retry::Suspects,
+    /// Piece latencies and the budget for hedged reads.
+    hedger: hedge::Hedger,
     /// Counters for `stats()`.
     pub stats: stats::Stats,
 }
@@ -72,7 +73,8 @@ impl ClientCore {
             http: http::Http::new(&config.io)?,
             limit: Arc::new(Semaphore::new(config.io.concurrency)),
             range_support: Mutex::new(HashMap::new()),
-            suspects: Mutex::new(HashMap::new()),
+            suspects: retry::Suspects::default(),
+            hedger: hedge::Hedger::default(),
             stats: stats::Stats::default(),
             config,
             membership,
@@ -99,133 +101,89 @@ impl ClientCore {
             .collect())
     }
 
-    /// Runs `op` against the ring candidates of `key`: retries retryable
-    /// failures on one worker with backoff, then moves on to the next, all
-    /// within the deadline. `idempotent = false` retries only failures that
-    /// happened before the request could reach the worker.
+    /// Runs `op` against the ring candidates of `key` as [`retry::Plan`]
+    /// says: retryable failures again on one worker with backoff, then on
+    /// the next, all within the deadline. `idempotent = false` retries only
+    /// failures that cannot have reached the worker.
     async fn with_failover<T, F, Fut>(&self, key: &str, idempotent: bool, mut op: F) -> Result<T>
     where
         F: FnMut(WorkerInfo) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let io = &self.config.io;
+        let config = retry::RetryConfig::from_io(&self.config.io);
         let start = Instant::now();
-        let mut last = None;
-        let mut candidates = self.candidates(key).await?;
-        // Workers that just failed to answer go last (stable: ring order otherwise).
-        candidates.sort_by_key(|w| self.is_suspect(w));
-        for (n, worker) in candidates.into_iter().enumerate() {
-            if n > 0 {
+        let candidates = self.suspects.order(self.candidates(key).await?, start);
+        let mut rng = retry::SplitMix::seeded();
+        let mut plan = retry::Plan::new(config, idempotent, candidates, &mut rng);
+        while let Some(attempt) = plan.next(start.elapsed()) {
+            let worker = attempt.worker;
+            if attempt.failover {
                 stats::Stats::add(&self.stats.failovers, 1);
                 log::info!(
                     "alluxiofs: {key}: moving on to worker {}",
                     worker.http_authority()
                 );
             }
-            let mut backoff = Duration::from_millis(50);
-            for attempt in 0..io.retries {
-                if attempt > 0 {
-                    if start.elapsed() + backoff > io.deadline {
-                        break;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    stats::Stats::add(&self.stats.retries, 1);
-                }
-                let out = {
-                    let _permit = self.limit.acquire().await.expect("semaphore never closed");
-                    stats::Stats::add(&self.stats.requests, 1);
-                    // No attempt outlives the operation's deadline.
-                    let left = io.deadline.saturating_sub(start.elapsed());
-                    match tokio::time::timeout(left, op(worker.clone())).await {
-                        Ok(out) => out,
-                        Err(_) => {
-                            stats::Stats::add(&self.stats.errors, 1);
-                            let before = last
-                                .as_ref()
-                                .map(|e| format!("; before that: {e}"))
-                                .unwrap_or_default();
-                            return Err(Error::transport(
-                                worker.http_authority(),
-                                TransportKind::Deadline,
-                                format!(
-                                    "{key}: {:?} across retries and failover{before}",
-                                    io.deadline
-                                ),
-                            ));
-                        }
-                    }
-                };
-                match out {
-                    Ok(v) => {
-                        self.clear_suspect(&worker);
-                        return Ok(v);
-                    }
-                    Err(e) if e.is_retryable() && (idempotent || never_sent(&e)) => {
-                        if e.transport_kind().is_some_and(TransportKind::unresponsive) {
-                            self.mark_suspect(&worker);
-                        }
-                        log::debug!(
-                            "alluxiofs: {key}: attempt {} on {} failed: {e}",
-                            attempt + 1,
-                            worker.http_authority()
-                        );
-                        last = Some(e);
-                    }
-                    Err(e) => {
-                        // Not found / exists / bad argument are answers, not failures.
-                        if !matches!(
-                            e,
-                            Error::NotFound(_)
-                                | Error::AlreadyExists(_)
-                                | Error::InvalidArgument(_)
-                                | Error::IsADirectory(_)
-                        ) {
-                            stats::Stats::add(&self.stats.errors, 1);
-                        }
-                        return Err(e);
-                    }
-                }
+            if attempt.retry > 0 {
+                tokio::time::sleep(attempt.wait).await;
+                stats::Stats::add(&self.stats.retries, 1);
             }
-            if start.elapsed() > io.deadline {
-                break;
+            let out = {
+                let _permit = self.limit.acquire().await.expect("semaphore never closed");
+                stats::Stats::add(&self.stats.requests, 1);
+                // No attempt outlives the operation's deadline.
+                let left = config.deadline.saturating_sub(start.elapsed());
+                tokio::time::timeout(left, op(worker.clone())).await
+            };
+            let e = match out {
+                Ok(Ok(v)) => {
+                    self.suspects.clear(&worker);
+                    return Ok(v);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    stats::Stats::add(&self.stats.errors, 1);
+                    let before = plan.last().map(|e| format!("; before that: {e}"));
+                    return Err(Error::transport(
+                        worker.http_authority(),
+                        TransportKind::Deadline,
+                        format!(
+                            "{key}: {:?} across retries and failover{}",
+                            config.deadline,
+                            before.unwrap_or_default()
+                        ),
+                    ));
+                }
+            };
+            if e.transport_kind().is_some_and(TransportKind::unresponsive) {
+                self.suspects.mark(&worker, Instant::now());
+            }
+            let n = attempt.retry + 1;
+            match plan.failed(e) {
+                retry::Verdict::Again => log::debug!(
+                    "alluxiofs: {key}: attempt {n} on {} failed: {}",
+                    worker.http_authority(),
+                    plan.last().map(ToString::to_string).unwrap_or_default()
+                ),
+                retry::Verdict::Fail(e) => {
+                    // Not found / exists / bad argument are answers, not failures.
+                    if !matches!(
+                        e,
+                        Error::NotFound(_)
+                            | Error::AlreadyExists(_)
+                            | Error::InvalidArgument(_)
+                            | Error::IsADirectory(_)
+                    ) {
+                        stats::Stats::add(&self.stats.errors, 1);
+                    }
+                    return Err(e);
+                }
             }
         }
         stats::Stats::add(&self.stats.errors, 1);
-        Err(last.unwrap_or_else(|| Error::NoWorkers {
+        Err(plan.last_error().unwrap_or_else(|| Error::NoWorkers {
             source_desc: self.membership.description().to_owned(),
         }))
-    }
-
-    /// Whether `worker` failed to answer (refused, reset, timed out) within
-    /// the last [`SUSPECT_FOR`]: operations try the other candidates first
-    /// instead of paying the retries on it again, read after read.
-    fn is_suspect(&self, worker: &WorkerInfo) -> bool {
-        let mut map = self.suspects.lock();
-        if map.is_empty() {
-            return false;
-        }
-        match map.get(&worker.http_authority()) {
-            Some(at) if at.elapsed() < SUSPECT_FOR => true,
-            Some(_) => {
-                map.remove(&worker.http_authority());
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn mark_suspect(&self, worker: &WorkerInfo) {
-        self.suspects
-            .lock()
-            .insert(worker.http_authority(), Instant::now());
-    }
-
-    fn clear_suspect(&self, worker: &WorkerInfo) {
-        let mut map = self.suspects.lock();
-        if !map.is_empty() {
-            map.remove(&worker.http_authority());
-        }
     }
 
     fn range_support(&self, worker: &WorkerInfo) -> Option<RangeSupport> {
@@ -255,10 +213,4 @@ impl ClientCore {
         *entry = next;
         settled
     }
-}
-
-/// Whether the request cannot have reached the worker (safe to resend a
-/// non-idempotent request).
-fn never_sent(e: &Error) -> bool {
-    e.transport_kind().is_some_and(TransportKind::never_sent)
 }

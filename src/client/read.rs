@@ -5,6 +5,8 @@
 //! retried, never data. (Planning reads and splitting them into pieces:
 //! `fetch` and `slice`.)
 
+use std::time::Instant;
+
 use tokio::sync::Mutex;
 
 use super::dest::Dest;
@@ -63,7 +65,7 @@ impl ClientCore {
     /// One piece from one worker into `dest` (`p.len` bytes): `/v1/range`
     /// where the worker has it, pages otherwise. Returns the bytes written and
     /// the file size the worker announced, if it did.
-    async fn get_piece(
+    pub(super) async fn get_piece(
         &self,
         w: &WorkerInfo,
         path: &str,
@@ -114,8 +116,26 @@ impl ClientCore {
     /// `p.len` bytes must come back; under `Short::Eof` exactly what the file
     /// has there, by the size the worker announced or, if it announced none,
     /// by `/v1/info`. Any other length is a fault (retried). Returns the bytes
-    /// and the file size when learned.
+    /// and the file size when learned. With `hedged_reads`, a piece into a
+    /// slice is hedged (see [`super::hedge`]).
     pub(super) async fn fetch_piece(
+        &self,
+        path: &str,
+        id: &str,
+        p: Piece,
+        dest: Dest<'_>,
+        short: Short,
+    ) -> Result<(usize, Option<u64>)> {
+        match dest {
+            Dest::Slice(s) if self.config.io.hedged_reads => {
+                self.fetch_hedged(path, id, p, s, short).await
+            }
+            dest => self.fetch_plain(path, id, p, dest, short).await,
+        }
+    }
+
+    /// [`Self::fetch_piece`] without hedging.
+    pub(super) async fn fetch_plain(
         &self,
         path: &str,
         id: &str,
@@ -125,13 +145,20 @@ impl ClientCore {
     ) -> Result<(usize, Option<u64>)> {
         let dest = Mutex::new(dest);
         let dest = &dest;
+        let hedged = self.config.io.hedged_reads;
         self.with_failover(path, true, |w| async move {
             let mut d = dest.lock().await;
+            let start = Instant::now();
             let got = self.get_piece(&w, path, id, &p, &mut d).await;
             let checked = self.check_piece(path, &w, p, short, got).await;
-            if checked.is_err() {
-                if let Dest::Vec(_, _, signal, _) = &*d {
-                    signal.withdraw();
+            match &checked {
+                // The latencies hedging compares against.
+                Ok(_) if hedged => self.hedger.record(&w.http_authority(), start.elapsed()),
+                Ok(_) => {}
+                Err(_) => {
+                    if let Dest::Vec(_, _, signal, _) = &*d {
+                        signal.withdraw();
+                    }
                 }
             }
             checked
@@ -140,7 +167,7 @@ impl ClientCore {
     }
 
     /// The bytes and size of one attempt at a piece, checked (see [`Self::fetch_piece`]).
-    async fn check_piece(
+    pub(super) async fn check_piece(
         &self,
         path: &str,
         w: &WorkerInfo,

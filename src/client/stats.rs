@@ -15,6 +15,10 @@ pub struct Stats {
     pub failovers: AtomicU64,
     /// Operations that failed after retries and failover.
     pub errors: AtomicU64,
+    /// Pieces also asked of a second worker because the first was slow.
+    pub hedges: AtomicU64,
+    /// Hedges whose answer was used.
+    pub hedge_wins: AtomicU64,
 }
 
 impl Stats {
@@ -32,6 +36,8 @@ impl Stats {
             ("retries", g(&self.retries)),
             ("failovers", g(&self.failovers)),
             ("errors", g(&self.errors)),
+            ("hedges", g(&self.hedges)),
+            ("hedge_wins", g(&self.hedge_wins)),
         ]
     }
 }

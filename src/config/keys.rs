@@ -30,6 +30,8 @@ pub enum Kind {
         /// Largest size accepted, in bytes.
         max: u64,
     },
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`; a Python bool).
+    Bool,
     /// Non-empty text (trimmed).
     Name,
     /// Text, as given.
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Integer { .. } => "int",
             Kind::Seconds | Kind::SecondsOrOff => "seconds",
             Kind::Size { .. } => "size",
+            Kind::Bool => "bool",
             Kind::Name | Kind::Text => "str",
             Kind::Properties => "dict",
         }
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Integer { .. } => "N",
             Kind::Seconds | Kind::SecondsOrOff => "SECONDS",
             Kind::Size { .. } => "SIZE",
+            Kind::Bool => "BOOL",
             Kind::Name => "NAME",
             Kind::Text => "TEXT",
             Kind::Properties => "KEY=VALUE",
@@ -315,6 +319,19 @@ pub const DEADLINE: Key = Key {
     cli: false,
     field: field!(deadline),
 };
+/// `hedged_reads`.
+pub const HEDGED_READS: Key = Key {
+    name: "hedged_reads",
+    properties: &[],
+    kind: Kind::Bool,
+    default: Some("false"),
+    doc: "when a page has not answered after 1.5 × its worker's recent p95 latency (at \
+          least 20 ms), ask the next ring candidate too and use the first complete answer; \
+          at most 5 % extra requests",
+    secret: false,
+    cli: false,
+    field: field!(hedged_reads),
+};
 
 /// Every client key, in the constructor's order.
 pub const KEYS: &[Key] = &[
@@ -333,6 +350,7 @@ pub const KEYS: &[Key] = &[
     TIMEOUT,
     RETRIES,
     DEADLINE,
+    HEDGED_READS,
 ];
 
 /// The key named `name` (a keyword argument).

@@ -66,6 +66,8 @@ pub struct ConfigInput {
     pub retries: Option<String>,
     /// `deadline`.
     pub deadline: Option<String>,
+    /// `hedged_reads`.
+    pub hedged_reads: Option<String>,
 }
 
 impl ConfigInput {
@@ -191,6 +193,8 @@ pub struct IoConfig {
     pub failover_workers: usize,
     /// Time a whole operation may take across retries and failover.
     pub deadline: Duration,
+    /// Ask the next ring candidate too when a piece is slow (`client::hedge`).
+    pub hedged_reads: bool,
 }
 
 impl Default for IoConfig {
@@ -201,6 +205,7 @@ impl Default for IoConfig {
             retries: 3,
             failover_workers: 3,
             deadline: Duration::from_secs(120),
+            hedged_reads: false,
         }
     }
 }
@@ -301,6 +306,9 @@ fn read_io(given: &Given<'_>) -> Result<IoConfig> {
     }
     if let Some(d) = given.parsed(&keys::DEADLINE, Kind::seconds)? {
         io.deadline = d;
+    }
+    if let Some(h) = given.parsed(&keys::HEDGED_READS, |_, l, v| parse::boolean(l, v))? {
+        io.hedged_reads = h;
     }
     Ok(io)
 }

@@ -29,6 +29,7 @@ impl Kind {
             Kind::Seconds => self.seconds(label, value)?.as_secs_f64().to_string(),
             Kind::SecondsOrOff => format!("{:?}", seconds_or_off(label, value)?),
             Kind::Size { .. } => self.size(label, value)?.to_string(),
+            Kind::Bool => boolean(label, value)?.to_string(),
             Kind::Name => name(label, value)?,
             Kind::Text | Kind::Properties => value.to_owned(),
         })
@@ -77,6 +78,15 @@ impl Kind {
 }
 
 /// Seconds of [`Kind::SecondsOrOff`]: `None` for `<= 0`.
+/// A boolean of [`Kind::Bool`].
+pub(super) fn boolean(label: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(label, value, "expected true or false")),
+    }
+}
+
 pub(super) fn seconds_or_off(label: &str, value: &str) -> Result<Option<Duration>> {
     let secs: f64 = value
         .trim()

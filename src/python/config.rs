@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyList};
 
 use super::convert::{options, scalar};
 use crate::config::{keys, ConfigInput, KEYS};
@@ -69,7 +69,13 @@ pub fn input_from_kwargs<'py>(
             input.options = pairs;
             kept.set_item(k, copy)?;
         } else {
-            input.set(&name, scalar(&name, Some(&v))?);
+            let bool_key = keys::key(&name).is_some_and(|k| k.kind == keys::Kind::Bool);
+            let text = if bool_key && v.is_instance_of::<PyBool>() {
+                Some(v.is_truthy()?.to_string())
+            } else {
+                scalar(&name, Some(&v))?
+            };
+            input.set(&name, text);
             kept.set_item(k, v)?;
         }
     }

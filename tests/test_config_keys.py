@@ -57,7 +57,10 @@ def test_stub_constructor_is_the_declaration() -> None:
     names = [a.arg for a in new.args.kwonlyargs]
     assert names == [o["name"] for o in OPTIONS]
     for arg, opt in zip(new.args.kwonlyargs, OPTIONS):
-        want = "Optional[Mapping[str, Any]]" if opt["type"] == "dict" else "Optional[_Scalar]"
+        want = {
+            "dict": "Optional[Mapping[str, Any]]",
+            "bool": "Union[bool, _Scalar, None]",
+        }.get(opt["type"], "Optional[_Scalar]")
         assert arg.annotation is not None and ast.unparse(arg.annotation) == want, arg.arg
     assert all(isinstance(d, ast.Constant) and d.value is None for d in new.args.kw_defaults)
 

@@ -24,8 +24,8 @@ use pyo3::prelude::*;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Forgets the parent's runtime and memberships in a forked child
-/// (registered with `os.register_at_fork` by the Python package).
+/// Marks a fork in the child (registered with `os.register_at_fork` by the
+/// Python package; a no-op where the `pthread_atfork` hook is installed).
 #[pyfunction]
 fn _after_fork() {
     crate::client::process::runtime::after_fork_in_child();
@@ -37,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust module path, e.g. `_core.membership.etcd`). A second import in the
     // same process keeps the first logger.
     let _ = pyo3_log::try_init();
+    crate::client::process::stale::register_fork_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
     let args: Vec<&str> = crate::config::KEYS.iter().map(|k| k.name).collect();

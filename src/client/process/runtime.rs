@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Mutex, RwLock};
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
 
+use crate::client::process::stale;
 use crate::client::ClientCore;
 use crate::config::{ClientConfig, MembershipConfig};
 use crate::error::{Error, Result};
@@ -38,7 +40,15 @@ impl std::ops::Deref for MembershipSlot {
     }
 }
 
-static STATE: RwLock<Option<Arc<ProcessState>>> = RwLock::new(None);
+/// The current process's state. Loads are lock-free: a `RwLock` here was
+/// read-held by some reader thread whenever the process forked in the middle
+/// of a call, and the child then waited forever to replace the parent's
+/// state (a hang seen once in ~30 forks while another thread read).
+static STATE: ArcSwapOption<ProcessState> = ArcSwapOption::const_empty();
+
+/// Serialises building the state; a [`stale::Slot`], so a lock a parent
+/// thread held at `fork` is released in the child.
+static BUILD: stale::Slot<u32, Arc<ProcessState>> = stale::Slot::new();
 
 impl ProcessState {
     fn build() -> Result<Self> {
@@ -106,38 +116,35 @@ impl ProcessState {
 /// process has forked since.
 pub fn current() -> Result<Arc<ProcessState>> {
     let pid = std::process::id();
-    if let Some(s) = STATE.read().as_ref().filter(|s| s.pid == pid) {
-        return Ok(s.clone());
+    if let Some(s) = STATE.load().as_ref().filter(|s| s.pid == pid) {
+        return Ok(Arc::clone(s));
     }
-    let mut slot = STATE.write();
-    if let Some(s) = slot.as_ref().filter(|s| s.pid == pid) {
-        return Ok(s.clone());
-    }
-    if let Some(old) = slot.take() {
-        // The parent's runtime threads do not exist here: dropping would try to
-        // join them. Leak it instead.
-        std::mem::forget(old);
-    }
-    let fresh = Arc::new(ProcessState::build()?);
-    *slot = Some(fresh.clone());
-    Ok(fresh)
+    stale::register_fork_hook();
+    stale::get_or_rebuild(&BUILD, pid, || {
+        if let Some(s) = STATE.load_full().filter(|s| s.pid == pid) {
+            return Ok(s);
+        }
+        let fresh = Arc::new(ProcessState::build()?);
+        // The parent's runtime threads do not exist here: dropping its state
+        // would try to join them. Leak it instead.
+        if let Some(old) = STATE.swap(Some(Arc::clone(&fresh))) {
+            std::mem::forget(old);
+        }
+        Ok(fresh)
+    })
 }
 
 /// The state of the current process if it has been built (never builds it).
 pub fn existing() -> Option<Arc<ProcessState>> {
     let pid = std::process::id();
-    STATE.read().as_ref().filter(|s| s.pid == pid).cloned()
+    STATE.load_full().filter(|s| s.pid == pid)
 }
 
-/// Called in a forked child: forget the parent's state without touching it.
+/// Called in a forked child (Python's `os.register_at_fork`): marks the fork
+/// for the process-wide slots. The parent's state is left where it is:
+/// [`current`] sees its pid is not ours and replaces it, leaking it.
 pub fn after_fork_in_child() {
-    crate::client::process::stale::forked();
-    // `try_write`: a lock held by a parent thread at fork time is never released.
-    if let Some(mut slot) = STATE.try_write() {
-        if let Some(old) = slot.take() {
-            std::mem::forget(old);
-        }
-    }
+    stale::forked_once();
 }
 
 /// How long each of [`on_every_worker`]'s tasks waits for the others.

@@ -9,7 +9,8 @@
 //! generation it was last used in ([`forked`] bumps it in the child), and
 //! its first use in a new one releases a lock left held by the parent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
 
 use parking_lot::{Mutex, MutexGuard};
 
@@ -18,9 +19,37 @@ static FORKS: AtomicU64 = AtomicU64::new(1);
 /// Marks a slot's generation while one thread checks its lock for it.
 const RESETTING: u64 = 1 << 63;
 
+/// Whether [`register_fork_hook`] has installed the `pthread_atfork` hook.
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
 /// Called in a forked child (before any other thread exists there).
 pub fn forked() {
     FORKS.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Called by a second at-fork mechanism (Python's `os.register_at_fork`):
+/// bumps the generation unless the `pthread_atfork` hook already has.
+pub fn forked_once() {
+    if !HOOKED.load(Ordering::Acquire) {
+        forked();
+    }
+}
+
+extern "C" fn forked_hook() {
+    // Async-signal-safe: one atomic add.
+    forked();
+}
+
+/// Installs (once per process) a `pthread_atfork` child hook that calls
+/// [`forked`], so every `fork` is seen even with no Python around.
+pub fn register_fork_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only does an atomic add.
+        if unsafe { libc::pthread_atfork(None, None, Some(forked_hook)) } == 0 {
+            HOOKED.store(true, Ordering::Release);
+        }
+    });
 }
 
 /// A lazily built value and the key it was built for.
@@ -31,6 +60,13 @@ pub struct Slot<K, V> {
 
 impl<K, V> Default for Slot<K, V> {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> Slot<K, V> {
+    /// An empty slot (usable in a `static`).
+    pub const fn new() -> Self {
         Self {
             generation: AtomicU64::new(0),
             value: Mutex::new(None),

@@ -7,6 +7,8 @@
 //!   worker identity and info, the ring, file ids, JSON shapes, sizes);
 //!   no I/O.
 //! - [`membership`]: which workers exist (etcd or a static list).
+//! - [`cache`]: the node-shared local page cache (files, cross-process
+//!   locks and quota); no network.
 //! - [`client`]: the client core (reads, metadata, writes, load jobs) and
 //!   its process-wide state ([`client::process`]).
 //! - [`worker`]: the cache worker and `local-cluster`'s building blocks.
@@ -16,6 +18,7 @@
 //! compiled only with the `python` feature.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -6,17 +6,19 @@
 //! read, never reaches the caller.
 
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use futures::StreamExt;
 
 use super::dest::Dest;
 use super::pages::{plan, Piece};
 use super::tier::{Short, Tier};
+use crate::cache::FileVersion;
 use crate::error::{Error, Result, TransportKind};
 use crate::protocol::path_id::path_id;
 
 /// Reads of one configuration from one tier.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Reader<'t> {
     /// Where the pieces come from.
     pub tier: &'t dyn Tier,
@@ -24,9 +26,43 @@ pub struct Reader<'t> {
     pub page_size: u64,
     /// Pieces of one read in flight at once.
     pub concurrency: usize,
+    /// For a tier with file versions: the version this reader's path is
+    /// pinned to, learnt at its first piece (a reader serves one read of
+    /// one path, so no read mixes two versions of a file).
+    pub pin: Option<Arc<Pin>>,
 }
 
+/// The version a reader is pinned to, and the path it is of.
+#[derive(Default)]
+pub struct Pin(tokio::sync::OnceCell<(String, Option<Arc<FileVersion>>)>);
+
 impl Reader<'_> {
+    /// The version of `path` this read uses (see [`Reader::pin`]).
+    pub(crate) async fn version(&self, path: &str) -> Result<Option<Arc<FileVersion>>> {
+        let Some(pin) = &self.pin else {
+            return Ok(None);
+        };
+        let (pinned, v) = pin
+            .0
+            .get_or_try_init(|| async {
+                Ok::<_, Error>((path.to_owned(), self.tier.version(path).await?))
+            })
+            .await?;
+        if pinned == path {
+            Ok(v.clone())
+        } else {
+            self.tier.version(path).await
+        }
+    }
+
+    /// The size of `path`: the pinned version's, or the tier's answer.
+    pub(crate) async fn file_size(&self, path: &str) -> Result<u64> {
+        match self.version(path).await? {
+            Some(v) => Ok(v.len),
+            None => self.tier.file_size(path).await,
+        }
+    }
+
     /// One piece from the tier, its answer checked: exactly `p.len` bytes
     /// under `Short::Fault`, and under `Short::Eof` the file size and
     /// exactly what the file has there by it.
@@ -38,7 +74,11 @@ impl Reader<'_> {
         dest: Dest<'_>,
         short: Short,
     ) -> Result<(usize, Option<u64>)> {
-        let (n, size) = self.tier.read_piece(path, id, p, dest, short).await?;
+        let v = self.version(path).await?;
+        let (n, size) = self
+            .tier
+            .read_piece(path, id, p, dest, short, v.as_deref())
+            .await?;
         let expected = match (short, size) {
             (Short::Fault, _) => Some(p.len),
             (Short::Eof, Some(s)) => {

@@ -7,6 +7,7 @@ pub mod dest;
 pub mod fetch;
 mod hedge;
 pub mod http;
+pub mod local_tier;
 mod meta;
 mod ops;
 pub mod pages;
@@ -64,6 +65,8 @@ pub struct ClientCore {
     hedger: hedge::Hedger,
     /// Counters for `stats()`.
     pub stats: stats::Stats,
+    /// The node-shared local page cache, if configured.
+    local_cache: Option<crate::cache::LocalCache>,
 }
 
 impl ClientCore {
@@ -76,6 +79,7 @@ impl ClientCore {
             suspects: retry::Suspects::default(),
             hedger: hedge::Hedger::default(),
             stats: stats::Stats::default(),
+            local_cache: local_tier::open(&config)?,
             config,
             membership,
         })

@@ -15,6 +15,7 @@
 //! Behind it, pieces come from a [`super::tier::Tier`] (the workers).
 
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use super::dest::write_prefix;
 use super::fetch::Reader;
@@ -87,7 +88,7 @@ impl<'a> SliceRead<'a> {
     pub async fn len(&mut self) -> Result<u64> {
         match self.state {
             State::SizeFirst(start, end) => {
-                let (s, e) = resolve(start, end, self.reader.tier.file_size(self.path).await?);
+                let (s, e) = resolve(start, end, self.reader.file_size(self.path).await?);
                 self.state = State::Exact(s, e);
             }
             State::FirstPiece(s, e) => {
@@ -155,12 +156,22 @@ impl<'a> SliceRead<'a> {
 }
 
 impl ClientCore {
-    /// Reads of this core: pieces from the workers.
+    /// Reads of this core (one read of one path per reader): pieces from
+    /// the local cache if it is on, else from the workers.
     pub fn reader(&self) -> Reader<'_> {
-        Reader {
-            tier: self,
-            page_size: self.config.page_size,
-            concurrency: self.config.io.concurrency,
+        match self.local_cache {
+            Some(_) => Reader {
+                tier: self.cached(),
+                page_size: self.config.page_size,
+                concurrency: self.config.io.concurrency,
+                pin: Some(Arc::default()),
+            },
+            None => Reader {
+                tier: self,
+                page_size: self.config.page_size,
+                concurrency: self.config.io.concurrency,
+                pin: None,
+            },
         }
     }
 

@@ -126,7 +126,7 @@ impl Reader<'_> {
         match self.slice_plan(path, start, end, size) {
             SlicePlan::Exact(s, e) => self.read_exact(path, s, e, lender, &mut lending).await,
             SlicePlan::SizeFirst => {
-                let (s, e) = resolve(start, end, self.tier.file_size(path).await?);
+                let (s, e) = resolve(start, end, self.file_size(path).await?);
                 self.read_exact(path, s, e, lender, &mut lending).await
             }
             SlicePlan::Upto(s, e) => {

@@ -19,6 +19,16 @@ pub struct Stats {
     pub hedges: AtomicU64,
     /// Hedges whose answer was used.
     pub hedge_wins: AtomicU64,
+    /// Bytes served from the node's local cache.
+    pub bytes_from_local_cache: AtomicU64,
+    /// Pieces found in the local cache.
+    pub local_cache_hits: AtomicU64,
+    /// Pieces not found there (fetched by this process or another).
+    pub local_cache_misses: AtomicU64,
+    /// Bytes fetched ahead of readers (open files and `prefetch`).
+    pub prefetch_bytes: AtomicU64,
+    /// Bytes fetched ahead and never read (dropped, or evicted unread).
+    pub prefetch_unused_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -38,6 +48,11 @@ impl Stats {
             ("errors", g(&self.errors)),
             ("hedges", g(&self.hedges)),
             ("hedge_wins", g(&self.hedge_wins)),
+            ("bytes_from_local_cache", g(&self.bytes_from_local_cache)),
+            ("local_cache_hits", g(&self.local_cache_hits)),
+            ("local_cache_misses", g(&self.local_cache_misses)),
+            ("prefetch_bytes", g(&self.prefetch_bytes)),
+            ("prefetch_unused_bytes", g(&self.prefetch_unused_bytes)),
         ]
     }
 }

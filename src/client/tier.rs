@@ -7,11 +7,14 @@
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use std::sync::Arc;
+
 use super::dest::Dest;
 use super::pages::Piece;
 pub use super::read::Short;
 use super::stats::Stats;
 use super::{ClientCore, RangeSupport};
+use crate::cache::FileVersion;
 use crate::error::Result;
 
 /// One source of file bytes, piece by piece.
@@ -22,7 +25,8 @@ pub trait Tier: Send + Sync {
     /// under [`Short::Eof`] the file may end inside the piece, and the file
     /// size must be returned with the bytes. Returns the bytes written and
     /// the file size if learned. The reader checks every answer against
-    /// this contract and fails the read on any other length.
+    /// this contract and fails the read on any other length. `version` is
+    /// the file version the read is pinned to, from [`Tier::version`].
     fn read_piece<'a>(
         &'a self,
         path: &'a str,
@@ -30,7 +34,15 @@ pub trait Tier: Send + Sync {
         p: Piece,
         dest: Dest<'a>,
         short: Short,
+        version: Option<&'a FileVersion>,
     ) -> BoxFuture<'a, Result<(usize, Option<u64>)>>;
+
+    /// The version of `path` a read pins for all its pieces, for a tier
+    /// that keeps file versions (the local cache); `None` for one that
+    /// does not. Called once per read by [`super::fetch::Reader`].
+    fn version<'a>(&'a self, _path: &'a str) -> BoxFuture<'a, Result<Option<Arc<FileVersion>>>> {
+        futures::future::ready(Ok(None)).boxed()
+    }
 
     /// The size of the file at `path` (an error for a directory).
     fn file_size<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<u64>>;
@@ -51,6 +63,7 @@ impl Tier for ClientCore {
         p: Piece,
         dest: Dest<'a>,
         short: Short,
+        _version: Option<&'a FileVersion>,
     ) -> BoxFuture<'a, Result<(usize, Option<u64>)>> {
         async move {
             let got = self.fetch_piece(path, id, p, dest, short).await?;

@@ -333,6 +333,82 @@ pub const HEDGED_READS: Key = Key {
     field: field!(hedged_reads),
 };
 
+/// `local_cache_dir`.
+pub const LOCAL_CACHE_DIR: Key = Key {
+    name: "local_cache_dir",
+    properties: &[],
+    kind: Kind::Text,
+    default: None,
+    doc: "directories of the node-shared local page cache, comma-separated (e.g. an NVMe \
+          mount and `/dev/shm/alluxiofs`); every process pointing at one shares it. Off \
+          when not given",
+    secret: false,
+    cli: true,
+    field: field!(local_cache_dir),
+};
+/// `local_cache_size`.
+pub const LOCAL_CACHE_SIZE: Key = Key {
+    name: "local_cache_size",
+    properties: &[],
+    kind: Kind::Text,
+    default: Some("10GB"),
+    doc: "the local cache's quota: one Alluxio size for all directories (split evenly) or \
+          one per directory, comma-separated (`50GB,4GB`)",
+    secret: false,
+    cli: true,
+    field: field!(local_cache_size),
+};
+/// `local_cache_metadata_ttl`.
+pub const LOCAL_CACHE_METADATA_TTL: Key = Key {
+    name: "local_cache_metadata_ttl",
+    properties: &[],
+    kind: Kind::SecondsOrOff,
+    default: Some("60"),
+    doc: "seconds a file's version (size, modification time, content hash) checked with \
+          the cluster is trusted by every process on the node; `0`: checked on every read",
+    secret: false,
+    cli: true,
+    field: field!(local_cache_metadata_ttl),
+};
+/// `local_cache_enabled` (alluxiofs 1.1).
+pub const LOCAL_CACHE_ENABLED: Key = Key {
+    name: "local_cache_enabled",
+    properties: &[],
+    kind: Kind::Bool,
+    default: None,
+    doc: "alluxiofs 1.1 name: `False` turns the local cache off; `True` needs \
+          `local_cache_dir`",
+    secret: false,
+    cli: false,
+    field: field!(local_cache_enabled),
+};
+/// `local_cache_size_gb` (alluxiofs 1.1).
+pub const LOCAL_CACHE_SIZE_GB: Key = Key {
+    name: "local_cache_size_gb",
+    properties: &[],
+    kind: Kind::Text,
+    default: None,
+    doc: "alluxiofs 1.1 name: `local_cache_size` in GB (a number, or one per directory, \
+          comma-separated)",
+    secret: false,
+    cli: false,
+    field: field!(local_cache_size_gb),
+};
+
+/// alluxiofs 1.1 cache settings this client does not use: accepted with a
+/// warning (its cache is tuned differently, see the README).
+pub const LEGACY_IGNORED: &[&str] = &[
+    "local_cache_block_size_mb",
+    "local_cache_eviction_high_watermark",
+    "local_cache_eviction_low_watermark",
+    "local_cache_eviction_scan_interval_minutes",
+    "local_cache_ttl_time_minutes",
+    "local_cache_prefetch_policy",
+    "local_cache_prefetch_ahead_blocks",
+    "local_cache_max_prefetch_blocks",
+    "local_cache_prefetch_concurrency",
+];
+
 /// Every client key, in the constructor's order.
 pub const KEYS: &[Key] = &[
     ETCD_HOSTS,
@@ -351,6 +427,11 @@ pub const KEYS: &[Key] = &[
     RETRIES,
     DEADLINE,
     HEDGED_READS,
+    LOCAL_CACHE_DIR,
+    LOCAL_CACHE_SIZE,
+    LOCAL_CACHE_METADATA_TTL,
+    LOCAL_CACHE_ENABLED,
+    LOCAL_CACHE_SIZE_GB,
 ];
 
 /// The key named `name` (a keyword argument).
@@ -376,7 +457,10 @@ pub fn is_secret(name: &str) -> bool {
 /// The `TypeError` text for keyword arguments `owner` does not take, or
 /// `None` if every name is a client key.
 pub fn unexpected<'a>(owner: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut unknown: Vec<&str> = names.into_iter().filter(|n| key(n).is_none()).collect();
+    let mut unknown: Vec<&str> = names
+        .into_iter()
+        .filter(|n| key(n).is_none() && !LEGACY_IGNORED.contains(n))
+        .collect();
     if unknown.is_empty() {
         return None;
     }

@@ -4,10 +4,12 @@
 //! logged and ignored.
 
 pub mod keys;
+mod local_cache;
 mod parse;
 
 use std::time::Duration;
 
+pub use crate::cache::LocalCacheConfig;
 use crate::error::{Error, Result};
 pub use keys::{
     Key, Kind, CLUSTER_KEY, ETCD_PASSWORD_KEY, ETCD_USER_KEY, KEYS, PAGE_SIZE_KEY,
@@ -68,12 +70,31 @@ pub struct ConfigInput {
     pub deadline: Option<String>,
     /// `hedged_reads`.
     pub hedged_reads: Option<String>,
+    /// `local_cache_dir`.
+    pub local_cache_dir: Option<String>,
+    /// `local_cache_size`.
+    pub local_cache_size: Option<String>,
+    /// `local_cache_metadata_ttl`.
+    pub local_cache_metadata_ttl: Option<String>,
+    /// `local_cache_enabled`.
+    pub local_cache_enabled: Option<String>,
+    /// `local_cache_size_gb`.
+    pub local_cache_size_gb: Option<String>,
 }
 
 impl ConfigInput {
     /// Sets the scalar key `name` (a keyword argument); `false` if there is
-    /// no such scalar key (unknown, or `options`).
+    /// no such scalar key (unknown, or `options`). An alluxiofs 1.1 cache
+    /// setting this client does not use is accepted with a warning.
     pub fn set(&mut self, name: &str, value: Option<String>) -> bool {
+        if keys::LEGACY_IGNORED.contains(&name) {
+            log::warn!(
+                "alluxiofs: {name} is an alluxiofs 1.1 local cache setting this client does \
+                 not use (its cache sizes, evicts and prefetches on its own; see the README); \
+                 ignored"
+            );
+            return true;
+        }
         match keys::key(name).and_then(|k| k.field) {
             Some(f) => {
                 *(f.set)(self) = value;
@@ -178,6 +199,8 @@ pub struct ClientConfig {
     pub virtual_nodes: u32,
     /// Data-path settings (concurrency, timeouts, retries).
     pub io: IoConfig,
+    /// The node-local page cache, if on.
+    pub local_cache: Option<LocalCacheConfig>,
 }
 
 /// How the client talks to workers.
@@ -377,6 +400,7 @@ impl ClientConfig {
             page_size,
             virtual_nodes,
             io: read_io(&given)?,
+            local_cache: local_cache::read(&given)?,
         })
     }
 }

@@ -110,6 +110,7 @@ impl Worker {
                 page_size: config.page_size,
                 virtual_nodes: config.virtual_nodes,
                 io: crate::config::IoConfig::default(),
+                local_cache: None,
             };
             Membership::start(&cc, &tokio::runtime::Handle::current())
         });

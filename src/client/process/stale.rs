@@ -32,12 +32,14 @@ pub fn forked() {
 pub fn forked_once() {
     if !HOOKED.load(Ordering::Acquire) {
         forked();
+        crate::cache::lock::close_inherited();
     }
 }
 
 extern "C" fn forked_hook() {
-    // Async-signal-safe: one atomic add.
+    // Async-signal-safe: atomics and `close`.
     forked();
+    crate::cache::lock::close_inherited();
 }
 
 /// Installs (once per process) a `pthread_atfork` child hook that calls

@@ -67,6 +67,7 @@ impl MemTier {
             tier: self,
             page_size: self.page_size,
             concurrency: 3,
+            pin: None,
         }
     }
 
@@ -118,6 +119,7 @@ impl Tier for MemTier {
         p: Piece,
         dest: Dest<'a>,
         _short: Short,
+        _version: Option<&'a crate::cache::FileVersion>,
     ) -> BoxFuture<'a, Result<(usize, Option<u64>)>> {
         self.answer(path, p, dest).boxed()
     }

@@ -1,0 +1,277 @@
+//! The local cache tier: the workers' tier behind the node-shared page
+//! cache (`crate::cache`). A piece of a cached page is read from its file
+//! straight into the destination; a missing page is fetched whole from the
+//! workers by one process on the node (the others wait for it, or take
+//! over if it dies), stored, and served.
+//!
+//! Every read pins one file version ([`Tier::version`], learnt from the
+//! cluster at most every `local_cache_metadata_ttl`); its pages are keyed
+//! by it, so a read never mixes versions and a newer version's reads never
+//! see the old pages.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::dest::Dest;
+use super::pages::Piece;
+use super::stats::Stats;
+use super::tier::{Short, Tier};
+use super::ClientCore;
+use crate::cache::{Dir, FileVersion, Found, LocalCache, PageKey};
+use crate::config::{ClientConfig, MembershipConfig};
+use crate::error::{Error, Result, TransportKind};
+
+/// The workers' tier seen through the local cache: the same core.
+#[repr(transparent)]
+pub struct Cached(ClientCore);
+
+impl ClientCore {
+    /// This core as the local cache tier.
+    pub(crate) fn cached(&self) -> &Cached {
+        // SAFETY: `Cached` is a transparent wrapper of `ClientCore`.
+        unsafe { &*std::ptr::from_ref(self).cast::<Cached>() }
+    }
+}
+
+/// The cache namespace of `config`: the cluster (name and how it is found)
+/// and the page size, so clusters or page sizes sharing a directory never
+/// mix. Returns the directory name and a description for people.
+pub fn namespace(config: &ClientConfig) -> (String, String) {
+    let members = match &config.membership {
+        MembershipConfig::Etcd(e) => {
+            let mut v: Vec<String> = e.endpoints.iter().map(|h| h.authority()).collect();
+            v.sort();
+            format!("etcd {}", v.join(","))
+        }
+        MembershipConfig::Static(hosts) => {
+            let mut v: Vec<String> = hosts.iter().map(|h| h.authority()).collect();
+            v.sort();
+            format!("workers {}", v.join(","))
+        }
+    };
+    let about = format!(
+        "alluxiofs local cache\ncluster: {}\nmembership: {members}\npage size: {}\n",
+        config.cluster_name, config.page_size
+    );
+    let safe: String = config
+        .cluster_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let h = xxhash_rust::xxh3::xxh3_64(about.as_bytes());
+    (format!("{safe}-{}-{h:016x}", config.page_size), about)
+}
+
+/// Opens the local cache `config` asks for (`None`: off, or no directory
+/// usable).
+pub fn open(config: &ClientConfig) -> Result<Option<LocalCache>> {
+    let Some(c) = &config.local_cache else {
+        return Ok(None);
+    };
+    let (ns, about) = namespace(config);
+    LocalCache::open(c, &ns, &about, config.page_size)
+}
+
+/// How long to wait between looks for a page another process is fetching.
+const WAIT_MIN: Duration = Duration::from_millis(1);
+const WAIT_MAX: Duration = Duration::from_millis(20);
+
+/// What filling a missed page ended with.
+enum Filled {
+    /// Its bytes (fetched here).
+    Bytes(Vec<u8>),
+    /// Another process stored it: read it from the cache.
+    Stored,
+}
+
+impl Cached {
+    fn cache(&self) -> &LocalCache {
+        self.0
+            .local_cache
+            .as_ref()
+            .expect("the cached tier has a cache")
+    }
+
+    /// The version of `path`, checked with the cluster if not within the TTL.
+    async fn version_of(&self, path: &str) -> Result<Arc<FileVersion>> {
+        self.cache()
+            .version(path, || async {
+                let st = self.0.info(path).await?;
+                if st.is_dir() {
+                    return Err(Error::IsADirectory(path.to_owned()));
+                }
+                Ok((st.length, st.mtime_ms, st.content_hash))
+            })
+            .await
+    }
+
+    /// Page `key` (`len` bytes) from the workers.
+    async fn fetch(&self, path: &str, id: &str, key: &PageKey, len: usize) -> Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(len);
+        let p = Piece {
+            index: key.index,
+            offset: 0,
+            len: len as u64,
+            dest: 0,
+        };
+        let dest = Dest::Slice(&mut buf.spare_capacity_mut()[..len]);
+        let (n, _) = self
+            .0
+            .read_piece(path, id, p, dest, Short::Fault, None)
+            .await?;
+        if n != len {
+            // The workers have another version than the one pinned: check
+            // again on the next read.
+            self.cache().forget(path);
+            return Err(Error::transport(
+                String::new(),
+                TransportKind::ShortBody,
+                format!(
+                    "{path}: page {} has {n} bytes, the file version says {len} (file changed)",
+                    key.index
+                ),
+            ));
+        }
+        // SAFETY: the read wrote all `len` bytes.
+        unsafe { buf.set_len(len) };
+        Ok(buf)
+    }
+
+    /// Fetches and stores page `key` unless another process is doing so;
+    /// then waits for it, taking over if it does not finish in time (dead
+    /// owners release their claims at once; a slow one gets the timeout).
+    async fn fill(
+        &self,
+        dir: &Dir,
+        path: &str,
+        id: &str,
+        key: &PageKey,
+        len: usize,
+    ) -> Result<Filled> {
+        let give_up = Instant::now() + self.0.config.io.timeout;
+        let mut wait = WAIT_MIN;
+        loop {
+            match dir.try_claim(key) {
+                Ok(Some(claim)) => {
+                    if dir.has(key) {
+                        return Ok(Filled::Stored);
+                    }
+                    let buf = self.fetch(path, id, key, len).await?;
+                    match dir.publish(key, &buf, false) {
+                        Ok(_) => {}
+                        Err(e) => self.cache().warn_once("storing a page", &e),
+                    }
+                    drop(claim);
+                    return Ok(Filled::Bytes(buf));
+                }
+                Ok(None) if Instant::now() < give_up => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(WAIT_MAX);
+                    if dir.has(key) {
+                        return Ok(Filled::Stored);
+                    }
+                }
+                Ok(None) => return self.fetch(path, id, key, len).await.map(Filled::Bytes),
+                Err(e) => {
+                    self.cache().warn_once("claiming a page", &e);
+                    return self.fetch(path, id, key, len).await.map(Filled::Bytes);
+                }
+            }
+        }
+    }
+
+    async fn piece(
+        &self,
+        path: &str,
+        id: &str,
+        p: Piece,
+        mut dest: Dest<'_>,
+        v: &FileVersion,
+    ) -> Result<(usize, Option<u64>)> {
+        let cache = self.cache();
+        let stats = &self.0.stats;
+        let page_len = cache.page_len(v, p.index);
+        #[allow(clippy::cast_possible_truncation)]
+        let (offset, asked) = (p.offset as usize, p.len as usize);
+        let want = asked.min(page_len.saturating_sub(offset));
+        dest.announce(Some(v.len));
+        if want == 0 {
+            return Ok((0, Some(v.len)));
+        }
+        let key = PageKey {
+            file: v.key,
+            index: p.index,
+        };
+        let dir = cache.dir_of(&key);
+        dest.expect(want).await;
+        // A page another process stores while we wait is read from there;
+        // one that is gone again at once (evicted, corrupt) is fetched here.
+        for attempt in 0..3 {
+            if dir.read(&key, page_len, offset, dest.window(0, want)) == Found::Hit {
+                dest.filled(want);
+                Stats::add(&stats.local_cache_hits, 1);
+                Stats::add(&stats.bytes_from_local_cache, want as u64);
+                dir.ledger().count(true);
+                return Ok((want, Some(v.len)));
+            }
+            if attempt == 0 {
+                Stats::add(&stats.local_cache_misses, 1);
+                dir.ledger().count(false);
+            }
+            if let Filled::Bytes(buf) = self.fill(dir, path, id, &key, page_len).await? {
+                dest.put(0, &buf[offset..offset + want]);
+                return Ok((want, Some(v.len)));
+            }
+        }
+        let buf = self.fetch(path, id, &key, page_len).await?;
+        dest.put(0, &buf[offset..offset + want]);
+        Ok((want, Some(v.len)))
+    }
+}
+
+impl Tier for Cached {
+    fn read_piece<'a>(
+        &'a self,
+        path: &'a str,
+        id: &'a str,
+        p: Piece,
+        dest: Dest<'a>,
+        _short: Short,
+        version: Option<&'a FileVersion>,
+    ) -> BoxFuture<'a, Result<(usize, Option<u64>)>> {
+        async move {
+            match version {
+                Some(v) => self.piece(path, id, p, dest, v).await,
+                None => {
+                    let v = self.version_of(path).await?;
+                    self.piece(path, id, p, dest, &v).await
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn version<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Arc<FileVersion>>>> {
+        async move { self.version_of(path).await.map(Some) }.boxed()
+    }
+
+    fn file_size<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<u64>> {
+        async move { Ok(self.version_of(path).await?.len) }.boxed()
+    }
+
+    /// The version brings the size: reads are planned exactly, straight
+    /// into their result buffers.
+    fn needs_size_first(&self, _path: &str) -> bool {
+        true
+    }
+}

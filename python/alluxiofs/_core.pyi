@@ -30,6 +30,7 @@ __all__ = [
     "_check_client_kwargs",
     "_trim",
     "client_options",
+    "local_cache_namespaces",
     "run_worker",
     "worker_settings",
 ]
@@ -118,6 +119,11 @@ class Client:
         retries: Optional[_Scalar] = None,
         deadline: Optional[_Scalar] = None,
         hedged_reads: Union[bool, _Scalar, None] = None,
+        local_cache_dir: Optional[_Scalar] = None,
+        local_cache_size: Optional[_Scalar] = None,
+        local_cache_metadata_ttl: Optional[_Scalar] = None,
+        local_cache_enabled: Union[bool, _Scalar, None] = None,
+        local_cache_size_gb: Optional[_Scalar] = None,
     ) -> Client: ...
     @property
     def page_size(self) -> int:
@@ -218,6 +224,21 @@ def run_worker(settings: _WorkerSettings) -> None:
 
 def _after_fork() -> None:
     """Forgets the parent's runtime and memberships in a forked child."""
+
+class _CacheNamespace(TypedDict):
+    name: str
+    about: str
+    pages: int
+    bytes: int
+    writing: int
+    writing_bytes: int
+    hits: int
+    misses: int
+
+def local_cache_namespaces(dir: str, clear: bool = False) -> List[_CacheNamespace]:
+    """Every local cache namespace under the cache directory ``dir`` (pages
+    and bytes recounted now, lifetime hits and misses); with ``clear``, each
+    is emptied and the counts are what was removed."""
 
 def _trim(runtime_threads: bool = True) -> None:
     """Gives the extension allocator's free memory back to the OS: the calling

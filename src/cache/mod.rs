@@ -8,7 +8,9 @@
 //! - [`store`]: one directory (ledger, claims, publish, eviction).
 //! - [`meta`]: file versions and their shared records.
 //! - [`lock`], [`ledger`]: the cross-process primitives.
+//! - [`admin`]: inspecting and clearing a directory (`alluxiofs cache`).
 
+pub mod admin;
 pub mod ledger;
 pub mod lock;
 pub mod meta;

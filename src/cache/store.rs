@@ -72,7 +72,7 @@ const LEDGER_BYTE: u64 = 1 << 32;
 /// A hit dates its page now at most this often (one `futimens`).
 const TOUCH_EVERY: Duration = Duration::from_secs(10);
 /// A temporary file this young counts as being written even unlocked.
-const TMP_GRACE: Duration = Duration::from_secs(60);
+const TMP_GRACE: Duration = Duration::from_secs(5);
 /// Mirrored time is this minus now (seconds since the epoch): before any
 /// real "now" of this century, and later for an earlier write.
 const MIRROR_S: u64 = 3_400_000_000;

@@ -2,6 +2,7 @@
 
 mod alloc;
 mod blocking;
+mod cache;
 mod client;
 mod client_io;
 mod config;
@@ -46,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config::_check_client_kwargs, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(trim::_trim, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::local_cache_namespaces, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     m.add_function(wrap_pyfunction!(worker::worker_settings, m)?)?;
     errors::register(m)?;

@@ -10,14 +10,25 @@ import sys
 from typing import List, Optional, Tuple
 
 from alluxiofs import AlluxioError
-from alluxiofs.cli import cat, get, load, local_cluster, locate, ls, stat, worker, workers
+from alluxiofs.cli import (
+    cache,
+    cat,
+    get,
+    load,
+    local_cluster,
+    locate,
+    ls,
+    stat,
+    worker,
+    workers,
+)
 from alluxiofs.cli.parser import OneLineParser
 from alluxiofs.cli.runner import run
 
 #: The client subcommands (one-line errors, shared cluster options).
-COMMANDS: Tuple[str, ...] = ("ls", "stat", "cat", "get", "load", "workers", "locate")
+COMMANDS: Tuple[str, ...] = ("ls", "stat", "cat", "get", "load", "workers", "locate", "cache")
 
-_MODULES = (ls, stat, cat, get, load, workers, locate, worker, local_cluster)
+_MODULES = (ls, stat, cat, get, load, workers, locate, cache, worker, local_cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

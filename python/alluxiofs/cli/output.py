@@ -53,3 +53,13 @@ def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> List[str]
         cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+def human_bytes(n: int) -> str:
+    """``n`` bytes in binary units (``1.5 GiB``)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -141,6 +141,26 @@ pub fn read_verified(
     Ok(())
 }
 
+/// Reads bytes `[offset, offset + dest.len())` of a page of `len` bytes in
+/// `file` (of `file_size` bytes) without checking its contents: for a page
+/// its stamp shows untouched since it was verified (`store::Dir::read`).
+pub fn read_trusted(
+    file: &File,
+    file_size: u64,
+    len: usize,
+    offset: usize,
+    dest: &mut [MaybeUninit<u8>],
+) -> Result<(), Bad> {
+    if file_size != file_len(len) {
+        return Err(Bad::Corrupt("length"));
+    }
+    if offset + dest.len() > len {
+        return Err(Bad::Corrupt("range past the page"));
+    }
+    read_exact_uninit_at(file, dest, offset as u64)?;
+    Ok(())
+}
+
 /// `pread` into an uninitialised buffer until it is full (EOF: an error).
 fn read_exact_uninit_at(
     file: &File,

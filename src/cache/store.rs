@@ -173,9 +173,16 @@ impl Dir {
         let Ok(meta) = f.metadata() else {
             return Found::Miss;
         };
-        match page_file::read_verified(&f, meta.len(), key.hash(), len, offset, dest) {
+        let tag = stamp_tag(key);
+        let trusted = stamped(&meta, tag);
+        let got = if trusted {
+            page_file::read_trusted(&f, meta.len(), len, offset, dest)
+        } else {
+            page_file::read_verified(&f, meta.len(), key.hash(), len, offset, dest)
+        };
+        match got {
             Ok(()) => {
-                touch_if_old(&f, &meta);
+                touch_if_old(&f, &meta, tag, trusted);
                 Found::Hit
             }
             Err(Bad::Corrupt(what)) => {
@@ -270,7 +277,7 @@ impl Dir {
         } else {
             probation_time()
         };
-        f.set_modified(when)?;
+        f.set_modified(with_tag(when, stamp_tag(key)))?;
         let dst = self.page_path(key);
         match rename_noreplace(tmp, &dst) {
             Ok(()) => Ok(true),
@@ -438,15 +445,59 @@ fn probation_time() -> SystemTime {
 }
 
 /// Dates a page just read now, unless it was dated in the last
-/// [`TOUCH_EVERY`] (failures ignored: another user's file).
-fn touch_if_old(f: &File, meta: &fs::Metadata) {
+/// [`TOUCH_EVERY`]; stamps a page just verified (`trusted` false) even
+/// then (failures ignored: another user's file).
+fn touch_if_old(f: &File, meta: &fs::Metadata, tag: u32, trusted: bool) {
     let now = SystemTime::now();
     let recent = meta
         .modified()
         .is_ok_and(|m| m + TOUCH_EVERY > now && m <= now + TOUCH_EVERY);
     if !recent {
-        let _ = f.set_modified(now);
+        let _ = f.set_modified(with_tag(now, tag));
+    } else if !trusted {
+        let _ = f.set_modified(with_tag(meta.modified().unwrap_or(now), tag));
     }
+}
+
+/// The nanoseconds every date we give page `key` carries. A page is
+/// checksummed when written; it is verified again on reading unless its
+/// modification time still carries this stamp and its status changed since
+/// this boot. Anything else that writes to it (or truncates it) sets the
+/// time with other nanoseconds; a page that lived through a reboot (a power
+/// loss may have torn it) changed status before the boot. Once verified a
+/// page is stamped again. Media corruption under an unchanged file is the
+/// filesystem's to catch, as for any local file.
+fn stamp_tag(key: &PageKey) -> u32 {
+    // 1..=999_999_999: not 0, which second-resolution tools write.
+    u32::try_from(key.hash() % 999_999_999).expect("< 1e9") + 1
+}
+
+/// `when` with its nanoseconds set to `tag`.
+fn with_tag(when: SystemTime, tag: u32) -> SystemTime {
+    let d = when.duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + Duration::new(d.as_secs(), tag)
+}
+
+/// Whether a page's status shows it untouched since we verified it.
+fn stamped(meta: &fs::Metadata, tag: u32) -> bool {
+    i64::from(tag) == meta.mtime_nsec()
+        && u64::try_from(meta.ctime()).is_ok_and(|c| c >= boot_time())
+}
+
+/// When this machine booted (seconds since the epoch; `u64::MAX`, so that
+/// every page is verified, if unknown).
+fn boot_time() -> u64 {
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(u64::MAX)
+    })
 }
 
 /// Moves `from` to `to` unless `to` exists (`AlreadyExists` then).
@@ -479,16 +530,17 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     Err(e)
 }
 
-/// 64 random bits for a temporary name.
+/// A name part unique within this process (with the pid: on the node).
+/// A counter, not the kernel's random numbers: `getrandom` for every page
+/// was 8 % of a cold read's time.
 fn rand_u64() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        return u64::from(t.subsec_nanos()) ^ t.as_secs().rotate_left(32);
-    }
-    u64::from_le_bytes(b)
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // The time part keeps names apart across restarts of one pid.
+    (u64::from(t.subsec_nanos()) << 20)
+        ^ NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

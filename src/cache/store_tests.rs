@@ -166,3 +166,33 @@ fn clear_removes_pages_and_counts() {
     assert_eq!(d.usage().unwrap(), Usage::default());
     assert_eq!(d.ledger().hits_misses(), (0, 0));
 }
+
+#[test]
+fn a_page_written_by_anyone_else_is_verified_again() {
+    let t = tempfile::tempdir().unwrap();
+    let d = Dir::open(t.path().join("ns"), 1 << 20, "test").unwrap();
+    let k = key(3, 0);
+    let len = 3 * page_file::BLOCK;
+    assert!(d.publish(&k, &data(len, 4), false).unwrap());
+    let path = d.page_path(&k);
+    let m = fs::metadata(&path).unwrap();
+    assert!(stamped(&m, stamp_tag(&k)), "stamped when written: {} {} {} {}", m.mtime_nsec(), stamp_tag(&k), m.ctime(), boot_time());
+    assert_eq!(read_all(&d, &k, len), (Found::Hit, data(len, 4)));
+    // A byte flipped in place (its time changes with it): caught.
+    let f = File::options().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, &[0xFF ^ data(len, 4)[70_000]], 70_000).unwrap();
+    drop(f);
+    assert!(!stamped(&fs::metadata(&path).unwrap(), stamp_tag(&k)));
+    assert_eq!(read_all(&d, &k, len).0, Found::Corrupt("checksum"));
+    assert!(!path.exists());
+    // A good page whose stamp was lost is verified, then stamped again.
+    assert!(d.publish(&k, &data(len, 4), false).unwrap());
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(UNIX_EPOCH + Duration::from_secs(1_500_000_000))
+        .unwrap();
+    assert_eq!(read_all(&d, &k, len), (Found::Hit, data(len, 4)));
+    assert!(stamped(&fs::metadata(&path).unwrap(), stamp_tag(&k)));
+}

@@ -88,6 +88,11 @@ fn build_client(io: &IoConfig, idle_per_host: usize) -> Result<reqwest::Client> 
         .pool_idle_timeout(Duration::from_secs(60))
         .connect_timeout(connect_timeout(io))
         .tcp_nodelay(true)
+        // Workers speak plain HTTP (docs/protocol.md §5). Without this the
+        // TLS backend (compiled in for object_store's S3) loads and parses
+        // the system's root certificates for every client built: 5 of the
+        // 6 ms a forked loader process spent before its first read.
+        .tls_certs_only([])
         .build()
         .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))
 }

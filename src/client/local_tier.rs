@@ -29,6 +29,11 @@ use crate::error::{Error, Result, TransportKind};
 pub struct Cached(ClientCore);
 
 impl ClientCore {
+    /// Whether reads go through the node's local cache.
+    pub fn has_local_cache(&self) -> bool {
+        self.local_cache.is_some()
+    }
+
     /// This core as the local cache tier.
     pub(crate) fn cached(&self) -> &Cached {
         // SAFETY: `Cached` is a transparent wrapper of `ClientCore`.
@@ -267,6 +272,11 @@ impl Tier for Cached {
 
     fn file_size<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<u64>> {
         async move { Ok(self.version_of(path).await?.len) }.boxed()
+    }
+
+    /// A hit is a few system calls on this thread.
+    fn answers_in_place(&self) -> bool {
+        true
     }
 
     /// The version brings the size: reads are planned exactly, straight

@@ -76,9 +76,20 @@ impl<'a> SliceRead<'a> {
 
     /// How [`Self::len`] wants to be run.
     pub fn sizing(&self) -> Run {
-        match self.state {
+        self.in_place(match self.state {
             State::SizeFirst(..) | State::FirstPiece(..) => Run::Caller,
             _ => Run::Inline,
+        })
+    }
+
+    /// `run`, or [`Run::Inline`] for a step of one or two requests when the
+    /// tier usually answers without waiting (a local cache hit needs no
+    /// runtime; a miss goes on as [`Run::Caller`]).
+    fn in_place(&self, run: Run) -> Run {
+        if run == Run::Caller && self.reader.tier.answers_in_place() {
+            Run::Inline
+        } else {
+            run
         }
     }
 
@@ -112,14 +123,14 @@ impl<'a> SliceRead<'a> {
     /// How [`Self::fill`] wants to be run (once [`Self::len`] has run).
     pub fn filling(&self) -> Run {
         let page = self.reader.page_size;
-        match self.state {
+        self.in_place(match self.state {
             State::Exact(s, e) | State::Upto(s, e) => Run::for_range(s, e - s, page),
             State::Rest { s, stop, at, .. } => {
                 let rest = s + at as u64;
                 Run::for_range(rest, stop - rest, page)
             }
             State::SizeFirst(..) | State::FirstPiece(..) => Run::Caller,
-        }
+        })
     }
 
     /// Writes the result at the start of `buf`, which has exactly

@@ -47,6 +47,12 @@ pub trait Tier: Send + Sync {
     /// The size of the file at `path` (an error for a directory).
     fn file_size<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<u64>>;
 
+    /// Whether an answer is usually there at once, with no waiting (a local
+    /// cache): then a small read is polled in place before any runtime.
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
     /// Whether reads of `path` must learn the file size before asking for
     /// bytes past its end (a source that cannot answer such a request).
     fn needs_size_first(&self, _path: &str) -> bool {

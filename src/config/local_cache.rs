@@ -90,6 +90,9 @@ fn parse_dirs(label: &str, value: &str) -> Result<Vec<PathBuf>> {
         if out.contains(&p) {
             return Err(invalid(label, value, &format!("{part} is given twice")));
         }
+        if p.exists() && !p.is_dir() {
+            return Err(invalid(label, value, &format!("{part} is not a directory")));
+        }
         out.push(p);
     }
     Ok(out)

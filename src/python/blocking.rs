@@ -81,7 +81,7 @@ where
 {
     let mut fut = pin!(fut);
     if run == Run::Inline {
-        if let Some(out) = exec::now(&mut fut) {
+        if let Some(out) = exec::now_in_runtime(&mut fut).map_err(to_pyerr)? {
             return out.map_err(to_pyerr);
         }
     }

@@ -27,7 +27,7 @@ pub fn read<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut r = core.slice_read(path, start, end, size);
     let len = run_as(py, r.sizing(), r.len())?;
-    filled(py, len, |buf, pre| {
+    filled(py, len, !core.has_local_cache(), |buf, pre| {
         run_as(py, r.filling(), pre.during(r.fill(buf)))
     })
 }

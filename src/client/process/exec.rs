@@ -44,15 +44,27 @@ pub fn now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     }
 }
 
+/// Polls `fut` once in place inside the shared runtime's context (so it
+/// may start I/O or timers there): its output if it was ready.
+pub fn now_in_runtime<F: Future + Unpin>(fut: &mut F) -> Result<Option<F::Output>> {
+    let state = runtime::current()?;
+    let _in = state.runtime().enter();
+    Ok(now(fut))
+}
+
 /// Runs `fut` to completion as `run` says, blocking this thread (which must
 /// not be inside a runtime). [`Run::Inline`] is polled in place first and
-/// goes on as [`Run::Caller`] should it wait after all.
+/// goes on on the shared runtime should it wait after all.
 pub fn block_on<F: Future + Send>(run: Run, fut: F) -> Result<F::Output> {
     let mut fut = pin!(fut);
     if run == Run::Inline {
-        if let Some(out) = now(&mut fut) {
-            return Ok(out);
-        }
+        // In the shared runtime's context: a step that does wait after all
+        // (a local cache miss) may have started I/O or a timer on it by the
+        // time it says so, and then goes on there.
+        return Ok(match now_in_runtime(&mut fut)? {
+            Some(out) => out,
+            None => runtime::current()?.runtime().block_on(fut),
+        });
     }
     if run != Run::Shared {
         if let Ok(out) = short_runtime::block_on(fut.as_mut()) {

@@ -34,6 +34,16 @@ impl ClientCore {
         self.local_cache.is_some()
     }
 
+    /// `path` was written, removed or renamed through this client (even if
+    /// the call failed: it may have reached the worker): the node's local
+    /// cache forgets its version, so the next read here asks the cluster.
+    /// (Other processes on the node notice within `local_cache_metadata_ttl`.)
+    pub(crate) fn changed(&self, path: &str) {
+        if let Some(c) = &self.local_cache {
+            c.forget(path);
+        }
+    }
+
     /// This core as the local cache tier.
     pub(crate) fn cached(&self) -> &Cached {
         // SAFETY: `Cached` is a transparent wrapper of `ClientCore`.

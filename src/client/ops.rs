@@ -39,7 +39,9 @@ impl ClientCore {
             template_encode(path)
         );
         // A whole-file overwrite is idempotent: safe to resend.
-        self.post(path, true, q, Some(data)).await
+        let done = self.post(path, true, q, Some(data)).await;
+        self.changed(path);
+        done
     }
 
     /// Creates a directory and its parents.
@@ -71,7 +73,9 @@ impl ClientCore {
             path_id(path),
             template_encode(path)
         );
-        self.post(path, false, q, None).await
+        let done = self.post(path, false, q, None).await;
+        self.changed(path);
+        done
     }
 
     /// Renames `src` to `dst`.
@@ -82,7 +86,10 @@ impl ClientCore {
             template_encode(src),
             template_encode(dst)
         );
-        self.post(src, false, q, None).await
+        let done = self.post(src, false, q, None).await;
+        self.changed(src);
+        self.changed(dst);
+        done
     }
 
     /// Copies `src` to `dst`.
@@ -94,7 +101,9 @@ impl ClientCore {
             template_encode(src),
             template_encode(dst)
         );
-        self.post(src, true, q, None).await
+        let done = self.post(src, true, q, None).await;
+        self.changed(dst);
+        done
     }
 
     /// `GET /v1/load?path&opType=...` on the owner of `path`.

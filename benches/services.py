@@ -110,9 +110,10 @@ class Services:
         assert self.cluster is not None and self.cluster.etcd_hosts
         return self.cluster.etcd_hosts
 
-    def fs(self, protocol: str = "file", etcd_hosts: Optional[str] = None) -> Any:
-        """Our filesystem on a cluster (the main one by default). With
-        ``protocol="s3"`` the fallback is a dead endpoint (see DEAD_S3)."""
+    def fs(self, protocol: str = "file", etcd_hosts: Optional[str] = None, **extra: Any) -> Any:
+        """Our filesystem on a cluster (the main one by default), with
+        ``extra`` options. With ``protocol="s3"`` the fallback is a dead
+        endpoint (see DEAD_S3)."""
         options = None
         if protocol == "s3":
             options = {**self.s3_options, "endpoint_url": DEAD_S3}
@@ -123,6 +124,7 @@ class Services:
             target_options=options,
             concurrency=CONCURRENCY,
             skip_instance_cache=True,
+            **extra,
         )
 
     @contextlib.contextmanager

@@ -24,7 +24,10 @@ Scenarios: S1 big-file ``cat_file`` / 8 MiB ``read`` (MB/s); S2 random 4 KiB,
 64 KiB, 1 MiB reads, p50/p99; S3 ``fs.cat`` of many 100 KiB files (files/s);
 S4 ``pq.read_table`` (MB/s); S5 Ray ``read_parquet`` (MB/s); S6 ``ls`` and
 ``info`` (ms); C1 cold read through fresh workers over moto (MB/s); M1 peak RSS
-of one big ``cat_file`` (x file size); R1 ``cargo bench --bench ring``.
+of one big ``cat_file`` (x file size); H1 hedged reads under stalls (ms); E1
+training epochs by forked loader processes, ours with and without the local
+cache (``scen_epoch.py``: its own columns, per-epoch rates printed after the
+notes); R1 ``cargo bench --bench ring``.
 ``--quick`` shrinks the data so that a run takes a minute or two.
 
 Outputs: ``--json`` (default ``bench-results.json``)

@@ -60,9 +60,9 @@ FULL = Sizes(
     # measures moto, not the worker.
     c1_bytes=64 * MIB,
     cache_size="6GB",
-    e1_images=1024,
+    e1_images=512,
     e1_image_bytes=512 * KIB,
-    e1_parquets=32,
+    e1_parquets=16,
     e1_parquet_bytes=16 * MIB,
     e1_cold_runs=3,
 )

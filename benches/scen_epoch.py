@@ -21,7 +21,7 @@ from typing import Any, Dict, List
 import epoch_loader
 from epoch_loader import Item
 from harness import COLUMNS, MIB, Ctx, Result, say
-from scen_epoch_rows import LABELS, METADATA_TTL, PROCS, Epochs, timeout
+from scen_epoch_rows import LABELS, METADATA_TTL, PROCS, Epochs, hit_ratio, timeout
 
 #: Processes of E1.k8.cold.
 COLD_PROCS = 8
@@ -133,15 +133,10 @@ def half(rows: Epochs) -> None:
             if "error" in res[-1]:
                 r.skip("ours", res[-1]["error"])
                 return
-    ratios = []
-    for x in res[1:]:
-        hits = x["stats"].get("local_cache_hits", 0)
-        misses = x["stats"].get("local_cache_misses", 0)
-        ratios.append(hits / (hits + misses) if hits + misses else 0.0)
-    r.add("ours", ratios)
+    r.add("ours", [hit_ratio([x["stats"]]) or 0.0 for x in res[1:]])
+    label = LABELS["ours"]
     r.detail = {
-        "epochs": {LABELS["ours"]: [x["bytes"] / x["seconds"] / 1e6 for x in res]},
-        "from_workers_e23": {
-            LABELS["ours"]: sum(x["stats"].get("bytes_from_workers", 0) for x in res[1:])
-        },
+        "epochs": {label: [x["bytes"] / x["seconds"] / 1e6 for x in res]},
+        "from_workers_e23": {label: sum(x["stats"].get("bytes_from_workers", 0) for x in res[1:])},
+        "hit_ratio_e23": {label: hit_ratio([x["stats"] for x in res[1:]]) or 0.0},
     }

@@ -74,8 +74,15 @@ def orders(paths: Sequence[str], seed: int) -> List[List[str]]:
 
 
 def timeout(nbytes: int) -> float:
-    """Seconds an epoch of ``nbytes`` may take before its processes are killed (5 MB/s)."""
-    return 60 + nbytes / 5e6
+    """Seconds an epoch of ``nbytes`` may take before its processes are killed (2 MB/s)."""
+    return 60 + nbytes / 2e6
+
+
+def hit_ratio(stats: Sequence[Dict[str, int]]) -> Optional[float]:
+    """Local cache hits / (hits + misses) over ``stats`` (None: no lookups)."""
+    hits = sum(s.get("local_cache_hits", 0) for s in stats)
+    misses = sum(s.get("local_cache_misses", 0) for s in stats)
+    return hits / (hits + misses) if hits + misses else None
 
 
 class Epochs:
@@ -197,6 +204,7 @@ class Epochs:
         """The rows' values, notes and per-epoch details from each column's epochs."""
         epochs: Dict[str, List[Optional[float]]] = {}
         workers: Dict[str, int] = {}
+        hits: Dict[str, float] = {}
         for col, res in per.items():
             err = next((r["error"] for r in res if "error" in r), None)
             rates = [r["bytes"] / r["seconds"] / 1e6 for r in res if "error" not in r]
@@ -210,14 +218,14 @@ class Epochs:
             stats = [r["stats"] for r in res]
             if stats[0]:
                 workers[LABELS[col]] = sum(s.get("bytes_from_workers", 0) for s in stats[1:])
+                ratio = hit_ratio(stats[1:])
+                if ratio is not None:
+                    hits[LABELS[col]] = ratio
                 fallbacks = sum(s.get("fallbacks", 0) for s in stats)
                 if fallbacks:
                     main.notes[col] = f"fell back to the under storage {fallbacks} times"
-        main.detail = {"epochs": epochs, "from_workers_e23": workers}
+        main.detail = {"epochs": epochs, "from_workers_e23": workers, "hit_ratio_e23": hits}
         cold.notes.setdefault("nocache", "all 3 epochs (no local cache: every epoch alike)")
-        for c in ("limit", "reference", "ufs"):
-            if c in main.runs:
-                cold.notes.setdefault(c, "epoch 1")
         ours, lim, nc = main.value("ours"), main.value("limit"), main.value("nocache")
         if ours and lim and nc:
             main.notes.setdefault(

@@ -227,6 +227,8 @@ class Epochs:
         main.detail = {"epochs": epochs, "from_workers_e23": workers, "hit_ratio_e23": hits}
         cold.notes.setdefault("nocache", "all 3 epochs (no local cache: every epoch alike)")
         ours, lim, nc = main.value("ours"), main.value("limit"), main.value("nocache")
+        if ours and nc:
+            main.detail["ratio_ours_nocache"] = round(ours / nc, 3)
         if ours and lim and nc:
             main.notes.setdefault(
                 "ours",

@@ -111,6 +111,7 @@ class Epochs:
             self.workers_row(k)
 
     def items(self, order: Sequence[str], where: Callable[[str], str]) -> List[Item]:
+        """An epoch's items for one column (``where`` maps a local path to its name there)."""
         return [(where(p), self.sizes[p]) for p in order]
 
     def readers(self, how: str, fs: Any, nocache: Any) -> Dict[str, Tuple[Reader, Any, Any]]:
@@ -125,8 +126,6 @@ class Epochs:
         s3 = functools.partial(s3_read, how, self.ctx.svc.s3_options)
         out["ufs"] = (s3, self.ctx.data.s3_key, None)
         return out
-
-    # -- the rows -----------------------------------------------------------
 
     def reference(self) -> Dict[Tuple[int, str], Any]:
         """Every (procs, dataset) through the reference client, one subprocess."""
@@ -150,6 +149,7 @@ class Epochs:
         return dict(zip(keys, res))
 
     def row(self, k: int, name: str, how: str, ref: Any) -> None:
+        """E1.k{k}.{name} and its .cold row: 3 epochs of every column."""
         ctx = self.ctx
         paths = self.datasets[name][0]
         total = sum(self.sizes[p] for p in paths)

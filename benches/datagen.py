@@ -16,7 +16,7 @@ from harness import MIB, Sizes, say
 
 SEED = 20260611
 #: Bump when the layout or the generators change (invalidates --data-dir).
-LAYOUT = 2
+LAYOUT = 3
 BUCKET = "bench"
 
 
@@ -34,9 +34,15 @@ class Dataset:
     ray_bytes: int
     ray_local: str  # S5: the same Parquet files on local disk (Ray's floor)
     cold_key: str  # C1: "bench/cold.bin" in S3
+    e1_images: List[str]  # E1: 512 KiB "image" files
+    e1_parquets: List[str]  # E1: Parquet files
 
     def url(self, path: str) -> str:
         return "file://" + path
+
+    def s3_key(self, path: str) -> str:
+        """The S3 key of an E1 file (its copy in moto, for s3fs)."""
+        return f"{BUCKET}/e1/" + os.path.relpath(path, os.path.join(self.root, "e1"))
 
 
 def _random_file(path: str, nbytes: int, rng: np.random.Generator) -> None:
@@ -82,6 +88,20 @@ def _local(root: str, sizes: Sizes) -> None:
     os.makedirs(os.path.join(root, "listing"), exist_ok=True)
     for i in range(sizes.s6_entries):
         open(os.path.join(root, "listing", f"e-{i:05d}"), "wb").close()
+    for path in _e1_images(root, sizes):
+        _random_file(path, sizes.e1_image_bytes, rng)
+    for path in _e1_parquets(root, sizes):
+        _parquet(path, sizes.e1_parquet_bytes, 4, rng)
+
+
+def _e1_images(root: str, sizes: Sizes) -> List[str]:
+    os.makedirs(os.path.join(root, "e1", "img"), exist_ok=True)
+    return [os.path.join(root, "e1", "img", f"i-{i:05d}.jpg") for i in range(sizes.e1_images)]
+
+
+def _e1_parquets(root: str, sizes: Sizes) -> List[str]:
+    os.makedirs(os.path.join(root, "e1", "pq"), exist_ok=True)
+    return [os.path.join(root, "e1", "pq", f"p-{i:03d}.parquet") for i in range(sizes.e1_parquets)]
 
 
 def make_local(root: str, sizes: Sizes) -> Dataset:
@@ -115,13 +135,15 @@ def make_local(root: str, sizes: Sizes) -> Dataset:
         ray_bytes=0,
         ray_local=os.path.join(root, "ray"),
         cold_key=f"{BUCKET}/cold.bin",
+        e1_images=_e1_images(root, sizes),
+        e1_parquets=_e1_parquets(root, sizes),
     )
 
 
 def upload_s3(s3: Any, ds: Dataset, sizes: Sizes) -> Dataset:
-    """Writes the S3 objects (S5's Parquet files, C1's cold file) to moto,
-    and S5's files to ``ds.ray_local`` too; returns ``ds`` with the Parquet
-    bytes total."""
+    """Writes the S3 objects (S5's Parquet files, C1's cold file, copies of
+    E1's files) to moto, and S5's files to ``ds.ray_local`` too; returns
+    ``ds`` with the Parquet bytes total."""
     rng = np.random.default_rng(SEED + 1)
     s3.mkdir(BUCKET)
     os.makedirs(ds.ray_local, exist_ok=True)
@@ -134,4 +156,11 @@ def upload_s3(s3: Any, ds: Dataset, sizes: Sizes) -> Dataset:
             f.write(buf.getvalue())
         total += len(buf.getvalue())
     s3.pipe_file(ds.cold_key, rng.bytes(sizes.c1_bytes))
+    for paths in (ds.e1_images, ds.e1_parquets):
+        for at in range(0, len(paths), 64):
+            batch = {}
+            for p in paths[at : at + 64]:
+                with open(p, "rb") as f:
+                    batch[ds.s3_key(p)] = f.read()
+            s3.pipe(batch)
     return Dataset(**{**asdict(ds), "ray_bytes": total})

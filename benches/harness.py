@@ -35,6 +35,13 @@ class Sizes:
     s6_infos: int
     c1_bytes: int
     cache_size: str
+    #: E1: "image" files (count, bytes each), Parquet files (count, bytes
+    #: each), and runs of E1.k8.cold (8 processes on S1's big file).
+    e1_images: int
+    e1_image_bytes: int
+    e1_parquets: int
+    e1_parquet_bytes: int
+    e1_cold_runs: int
 
 
 FULL = Sizes(
@@ -53,6 +60,11 @@ FULL = Sizes(
     # measures moto, not the worker.
     c1_bytes=64 * MIB,
     cache_size="6GB",
+    e1_images=512,
+    e1_image_bytes=512 * KIB,
+    e1_parquets=16,
+    e1_parquet_bytes=16 * MIB,
+    e1_cold_runs=3,
 )
 QUICK = Sizes(
     runs=5,
@@ -67,6 +79,11 @@ QUICK = Sizes(
     s6_infos=100,
     c1_bytes=16 * MIB,
     cache_size="2GB",
+    e1_images=64,
+    e1_image_bytes=512 * KIB,
+    e1_parquets=4,
+    e1_parquet_bytes=4 * MIB,
+    e1_cold_runs=1,
 )
 
 
@@ -154,6 +171,9 @@ class Result:
     rule: Any = ("ratio", "limit", 1.0)
     runs: Dict[str, List[float]] = field(default_factory=dict)
     notes: Dict[str, str] = field(default_factory=dict)
+    #: Extra figures for the JSON and the printed details (E1: per-epoch
+    #: rates and bytes from workers per column).
+    detail: Dict[str, Any] = field(default_factory=dict)
 
     def add(self, column: str, values: Optional[Sequence[float]], note: str = "") -> None:
         """Records the per-run values of ``column`` (None: no value, with ``note``)."""
@@ -231,6 +251,8 @@ class Result:
         )
         if self.notes:
             out["notes"] = dict(self.notes)
+        if self.detail:
+            out["detail"] = self.detail
         return out
 
 

@@ -1,19 +1,24 @@
 """Times operations of the PyPI reference client ``alluxiofs==1.0.17``.
 
 Runs with the reference venv's interpreter (``tests/reference/
-setup_reference_venv.sh``), never with ours; self-contained for that reason::
+setup_reference_venv.sh``), never with ours; self-contained for that reason
+(``epoch_loader.py`` next to it, which it imports, uses the standard library only)::
 
     REFVENV/bin/python benches/ref_timer.py SPEC.json
 
 SPEC: ``{"etcd_host", "etcd_port" (int), "page_size", "ops": [OP, ...]}``; each
 OP is ``{"kind", "url" | "urls" | "ranges", "runs", "warmup", ...}`` with kind
 ``cat``, ``read_chunks`` (``chunk``), ``ranges`` (``[[url, off, len], ...]``),
-``cat_list``, ``ls``, ``info``, ``read_table``, ``rss`` or ``ray_parquet``
+``cat_list``, ``ls``, ``info``, ``read_table``, ``rss``, ``ray_parquet``
 (``src``, ``target_options``, ``num_cpus``, ``store_bytes``: Ray
 ``read_parquet`` of ``src`` through a reference filesystem with an S3 under
-storage, in a Ray instance of this venv). Prints one JSON
-line: ``{"results": [{"seconds": [...]} | {"p50_ms": [...], "p99_ms": [...]}
-| {"rss_delta": N} | {"error": "..."}, ...]}``.
+storage, in a Ray instance of this venv) or ``epoch`` (``orders``: per epoch
+a list of ``[url, size]``, ``read``: ``"whole"`` or ``"table"``, ``procs``,
+``timeout``: each epoch read by forked loader processes, see
+``epoch_loader.py``). Prints one JSON line: ``{"results": [{"seconds":
+[...]} | {"p50_ms": [...], "p99_ms": [...]} | {"rss_delta": N} |
+{"epochs": [{"seconds", "bytes", "stats"} | {"error"}, ...]} | {"error":
+"..."}, ...]}``.
 """
 
 import os
@@ -163,6 +168,21 @@ def ray_parquet(spec: Dict[str, Any], op: Dict[str, Any]) -> Dict[str, Any]:
         ray.shutdown()
 
 
+def epochs(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
+    """Each epoch of ``op["orders"]`` read by ``op["procs"]`` forked processes."""
+    import epoch_loader
+
+    fn = epoch_loader.read_whole if op["read"] == "whole" else epoch_loader.read_table
+    out = []
+    for order in op["orders"]:
+        items = [(u, int(n)) for u, n in order]
+        res = epoch_loader.run_epoch(functools.partial(fn, fs), items, op["procs"], op["timeout"])
+        out.append(res)
+        if "error" in res:
+            break
+    return {"epochs": out}
+
+
 def timed_runs(fn: Callable[[], Any], op: Dict[str, Any]) -> Dict[str, Any]:
     """Seconds of ``op["runs"]`` calls of ``fn`` after ``op["warmup"]`` (1)."""
     for _ in range(op.get("warmup", 1)):
@@ -181,6 +201,8 @@ def run_op(fs: Any, op: Dict[str, Any]) -> Dict[str, Any]:
         return latencies(fs, op)
     if op["kind"] == "rss":
         return rss(fs, op)
+    if op["kind"] == "epoch":
+        return epochs(fs, op)
     return timed_runs(body(fs, op), op)
 
 

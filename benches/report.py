@@ -91,6 +91,28 @@ def notes(results: List[Result]) -> str:
     return "\n".join(out)
 
 
+def details(results: List[Result]) -> str:
+    """Per-epoch rates (MB/s), and bytes from workers and the local cache's
+    hit ratio in epochs 2-3, per column, of the rows that carry them (E1)."""
+    out = []
+    for r in results:
+        epochs = r.detail.get("epochs")
+        if not epochs:
+            continue
+        workers = r.detail.get("from_workers_e23", {})
+        hits = r.detail.get("hit_ratio_e23", {})
+        width = max(len(label) for label in epochs)
+        for label, rates in epochs.items():
+            cells = "  ".join(f"e{i + 1} {_num(v):>7}" for i, v in enumerate(rates))
+            line = f"  {r.sid:<12} {label:<{width}}  {cells}"
+            if label in workers:
+                line += f"  from workers e2-3: {workers[label] / 1e6:,.1f} MB"
+            if label in hits:
+                line += f", local cache hit ratio {hits[label]:.3f}"
+            out.append(line)
+    return "\n".join(out)
+
+
 def write_png(results: List[Result], path: str, title: str) -> Optional[str]:
     """Bars of ours vs limit and ours vs reference per scenario, as
     performance ratios (> 1: ours better). Returns an error text if

@@ -24,7 +24,10 @@ Scenarios: S1 big-file ``cat_file`` / 8 MiB ``read`` (MB/s); S2 random 4 KiB,
 64 KiB, 1 MiB reads, p50/p99; S3 ``fs.cat`` of many 100 KiB files (files/s);
 S4 ``pq.read_table`` (MB/s); S5 Ray ``read_parquet`` (MB/s); S6 ``ls`` and
 ``info`` (ms); C1 cold read through fresh workers over moto (MB/s); M1 peak RSS
-of one big ``cat_file`` (x file size); R1 ``cargo bench --bench ring``.
+of one big ``cat_file`` (x file size); H1 hedged reads under stalls (ms); E1
+training epochs by forked loader processes, ours with and without the local
+cache (``scen_epoch.py``: its own columns, per-epoch rates printed after the
+notes); R1 ``cargo bench --bench ring``.
 ``--quick`` shrinks the data so that a run takes a minute or two.
 
 Outputs: ``--json`` (default ``bench-results.json``)
@@ -70,6 +73,7 @@ import limit_client
 import reference
 import report
 import scen_data
+import scen_epoch
 import scen_hedge
 import scen_meta
 import scen_misc
@@ -86,7 +90,10 @@ SCENARIOS: Dict[str, Callable[..., None]] = {
     "C1": scen_misc.c1,
     "M1": scen_misc.m1,
     "H1": scen_hedge.h1,
+    "E1": scen_epoch.e1,
 }
+#: Scenarios that never run the limit client (no cargo build for them alone).
+NO_LIMIT = {"M1", "H1", "E1"}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -145,7 +152,8 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> List[Result]
         raise SystemExit(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}")
     wanted = [s for s in [*SCENARIOS, "R1"] if not only or s in only]
 
-    limit_client.ensure_binary()
+    if any(s not in NO_LIMIT for s in wanted):
+        limit_client.ensure_binary()
     ref_dir = args.ref_venv or reference.default_venv_dir()
     say(f"reference client venv: {ref_dir}")
     python, why = reference.setup(ref_dir)
@@ -193,6 +201,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     report.write_json(results, args.json)
     print(report.table(results))
     print("\nnotes:\n" + report.notes(results))
+    per_epoch = report.details(results)
+    if per_epoch:
+        print("\nper epoch (MB/s):\n" + per_epoch)
     if args.png:
         err = report.write_png(results, args.png, f"alluxiofs benchmarks ({mode})")
         if err:

@@ -11,12 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import fsspec
-from harness import CONCURRENCY, say
+from harness import CONCURRENCY, MIB, say
 
 from alluxiofs.etcd_process import EtcdProcess, free_port
 from alluxiofs.local_cluster import LocalCluster
@@ -110,9 +111,10 @@ class Services:
         assert self.cluster is not None and self.cluster.etcd_hosts
         return self.cluster.etcd_hosts
 
-    def fs(self, protocol: str = "file", etcd_hosts: Optional[str] = None) -> Any:
-        """Our filesystem on a cluster (the main one by default). With
-        ``protocol="s3"`` the fallback is a dead endpoint (see DEAD_S3)."""
+    def fs(self, protocol: str = "file", etcd_hosts: Optional[str] = None, **extra: Any) -> Any:
+        """Our filesystem on a cluster (the main one by default), with
+        ``extra`` options. With ``protocol="s3"`` the fallback is a dead
+        endpoint (see DEAD_S3)."""
         options = None
         if protocol == "s3":
             options = {**self.s3_options, "endpoint_url": DEAD_S3}
@@ -123,7 +125,30 @@ class Services:
             target_options=options,
             concurrency=CONCURRENCY,
             skip_instance_cache=True,
+            **extra,
         )
+
+    @contextlib.contextmanager
+    def cached_fs(self, size: int, ttl: int = 60) -> Iterator[Tuple[Optional[Any], str]]:
+        """Our filesystem with a node-local cache of ``size`` bytes (whole
+        MiB) in a new temporary directory, removed afterwards; metadata
+        revalidated every ``ttl`` seconds. Yields ``(fs, "")``, or ``(None,
+        why)`` where this build has no local cache."""
+        d = tempfile.mkdtemp(prefix="alluxiofs-bench-cache-")
+        try:
+            try:
+                fs = self.fs(
+                    "file",
+                    local_cache_dir=d,
+                    local_cache_size=f"{max(1, size // MIB)}MB",
+                    local_cache_metadata_ttl=ttl,
+                )
+            except (TypeError, ValueError) as e:
+                yield None, f"skipped: no local cache in this build ({e})"[:300]
+            else:
+                yield fs, ""
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
     @contextlib.contextmanager
     def fresh_s3_cluster(self) -> Any:

@@ -106,8 +106,34 @@ def main() -> None:
                 f"({', '.join(table.schema.names)}) in {took:.2f} s  (verified)"
             )
             print(f"stats: {fs.stats()}")
+
+            # Epochs with the node-shared local cache: the first fills it
+            # from the workers, the second reads only local pages.
+            cache_dir = os.path.join(root, "local-cache")
+            cached = fsspec.filesystem(
+                "alluxiofs",
+                etcd_hosts=cluster.etcd_hosts,
+                target_protocol="file",
+                local_cache_dir=cache_dir,
+                local_cache_size="1GB",
+            )
+            for epoch in (1, 2):
+                order = list(paths)
+                random.Random(epoch).shuffle(order)
+                before = cached.stats()
+                t = time.perf_counter()
+                for p in order:
+                    assert cached.cat_file(p) == expected[p], "bytes differ"
+                took = time.perf_counter() - t
+                after = cached.stats()
+                print(
+                    f"local cache, epoch {epoch}: {rate(total, took)}, "
+                    f"{(after['bytes_from_workers'] - before['bytes_from_workers']) >> 20} MiB "
+                    f"from workers, {after['local_cache_hits'] - before['local_cache_hits']} "
+                    "local hits  (verified)"
+                )
             type(fs).clear_instance_cache()
-            del fs
+            del fs, cached
         print("stopped local-cluster")
 
 

@@ -78,7 +78,8 @@ def test_declaration_shape() -> None:
     names = [o["name"] for o in OPTIONS]
     assert len(set(names)) == len(names)
     assert [o["name"] for o in OPTIONS if o["secret"]] == ["etcd_password"]
-    # The CLI's cluster flags today (cli_ops.add_cluster_args), plus -o for options.
+    # The CLI's cluster flags today (cli_ops.add_cluster_args), plus -o for options,
+    # and the local cache's (a CLI read can use the node's cache too).
     assert {o["cli"]: o["metavar"] for o in OPTIONS if o["cli"]} == {
         "--etcd-hosts": "HOSTS",
         "--etcd-port": "PORT",
@@ -86,6 +87,9 @@ def test_declaration_shape() -> None:
         "--worker-http-port": "PORT",
         "--cluster-name": "NAME",
         "--page-size": "SIZE",
+        "--local-cache-dir": "TEXT",
+        "--local-cache-size": "TEXT",
+        "--local-cache-metadata-ttl": "SECONDS",
     }
 
 

@@ -539,8 +539,7 @@ fn rand_u64() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     // The time part keeps names apart across restarts of one pid.
-    (u64::from(t.subsec_nanos()) << 20)
-        ^ NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    (u64::from(t.subsec_nanos()) << 20) ^ NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -176,7 +176,14 @@ fn a_page_written_by_anyone_else_is_verified_again() {
     assert!(d.publish(&k, &data(len, 4), false).unwrap());
     let path = d.page_path(&k);
     let m = fs::metadata(&path).unwrap();
-    assert!(stamped(&m, stamp_tag(&k)), "stamped when written: {} {} {} {}", m.mtime_nsec(), stamp_tag(&k), m.ctime(), boot_time());
+    assert!(
+        stamped(&m, stamp_tag(&k)),
+        "stamped when written: {} {} {} {}",
+        m.mtime_nsec(),
+        stamp_tag(&k),
+        m.ctime(),
+        boot_time()
+    );
     assert_eq!(read_all(&d, &k, len), (Found::Hit, data(len, 4)));
     // A byte flipped in place (its time changes with it): caught.
     let f = File::options().write(true).open(&path).unwrap();

@@ -25,10 +25,6 @@ pub struct Stats {
     pub local_cache_hits: AtomicU64,
     /// Pieces not found there (fetched by this process or another).
     pub local_cache_misses: AtomicU64,
-    /// Bytes fetched ahead of readers (open files and `prefetch`).
-    pub prefetch_bytes: AtomicU64,
-    /// Bytes fetched ahead and never read (dropped, or evicted unread).
-    pub prefetch_unused_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -51,8 +47,6 @@ impl Stats {
             ("bytes_from_local_cache", g(&self.bytes_from_local_cache)),
             ("local_cache_hits", g(&self.local_cache_hits)),
             ("local_cache_misses", g(&self.local_cache_misses)),
-            ("prefetch_bytes", g(&self.prefetch_bytes)),
-            ("prefetch_unused_bytes", g(&self.prefetch_unused_bytes)),
         ]
     }
 }

@@ -339,9 +339,9 @@ pub const LOCAL_CACHE_DIR: Key = Key {
     properties: &[],
     kind: Kind::Text,
     default: None,
-    doc: "directories of the node-shared local page cache, comma-separated (e.g. an NVMe \
-          mount and `/dev/shm/alluxiofs`); every process pointing at one shares it. Off \
-          when not given",
+    doc: "directories of the node-shared local page cache, comma-separated (local disks; \
+          see \"Local cache\"); every process on the node pointing at one shares it. Off when \
+          not given",
     secret: false,
     cli: true,
     field: field!(local_cache_dir),

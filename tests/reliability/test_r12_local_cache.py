@@ -102,7 +102,7 @@ def test_herd_fetches_each_page_once(
     cluster: LocalCluster, ufs: Path, tmp_path: Path, long_mode: bool
 ) -> None:
     n, size = (16, 64 << 20) if long_mode else (8, 8 << 20)
-    (path, want), = write_files(ufs, "herd", 1, size, 1).items()
+    ((path, want),) = write_files(ufs, "herd", 1, size, 1).items()
     fs = new_fs(cluster, tmp_path / "cache")
     fs.info(path)  # the parent has its runtime; the children fork it
     ctx = mp.get_context("fork")
@@ -156,7 +156,9 @@ def test_killed_readers_leave_no_wrong_byte_and_no_lost_space(
     killed = bad_exits = 0
     for r in range(rounds):
         procs = [
-            ctx.Process(target=_kill_child, args=(cluster.etcd_hosts, str(cache), files, r * 10 + i))
+            ctx.Process(
+                target=_kill_child, args=(cluster.etcd_hosts, str(cache), files, r * 10 + i)
+            )
             for i in range(6)
         ]
         for p in procs:
@@ -250,7 +252,7 @@ def test_quota_holds_across_processes(cluster: LocalCluster, ufs: Path, tmp_path
 def test_a_rewritten_file_reads_new_never_old_or_mixed(
     cluster: LocalCluster, ufs: Path, tmp_path: Path
 ) -> None:
-    (path, old), = write_files(ufs, "ver", 1, 5 * PAGE, 5).items()
+    ((path, old),) = write_files(ufs, "ver", 1, 5 * PAGE, 5).items()
     fs = new_fs(cluster, tmp_path / "cache", local_cache_metadata_ttl=0)
     assert fs.cat_file(path) == old
     assert fs.cat_file(path) == old  # now from the local cache

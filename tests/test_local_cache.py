@@ -11,6 +11,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -235,3 +236,63 @@ def test_cache_command_shows_and_clears(
     before = fs.stats()["bytes_from_workers"]
     read_all(fs, data, 3)
     assert fs.stats()["bytes_from_workers"] > before
+
+
+def test_prefetch_keeps_the_next_files_within_the_budget(
+    lc_cluster: LocalCluster, data: Dict[str, bytes], tmp_path: Path
+) -> None:
+    root = Path(next(iter(data))).parent
+    rnd = random.Random(11)
+    files = {}
+    for i in range(24):
+        p = root / f"pf{i}.bin"
+        b = rnd.randbytes(3 * PAGE + i)
+        p.write_bytes(b)
+        files[str(p)] = b
+    big = root / "pf-big.bin"
+    big.write_bytes(rnd.randbytes(20 * PAGE))
+    fs = make_fs(lc_cluster, tmp_path / "cache")
+    order = list(files)
+    rnd.shuffle(order)
+    order.insert(5, str(big))
+    budget = 4 * (3 * PAGE + 24)  # about four files ahead
+    with fs.prefetch(order, budget=budget, threads=3) as pf:
+        # Nothing is read yet: it stops at the budget.
+        deadline = time.monotonic() + 20
+        while pf.progress()["files_fetched"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        p = pf.progress()
+        assert 1 <= p["files_fetched"] <= 4 and p["bytes_ahead"] <= budget, p
+        for path in order:
+            if path == str(big):
+                continue
+            assert fs.cat_file(path) == files[path]
+        assert pf.wait(30)
+        p = pf.progress()
+    s = fs.stats()
+    assert p["files_skipped"] == 1, p  # bigger than the whole budget
+    assert p["files_failed"] == 0, p
+    assert p["max_bytes_ahead"] <= budget, p
+    assert s["prefetch_bytes"] > 0
+    assert s["local_cache_hits"] > s["local_cache_misses"], s
+    assert s["prefetch_unused_bytes"] == 0, s  # every file fetched was read
+
+
+def test_prefetch_cancel_counts_unused_and_needs_a_cache(
+    lc_cluster: LocalCluster, data: Dict[str, bytes], tmp_path: Path
+) -> None:
+    fs = make_fs(lc_cluster, tmp_path / "cache")
+    paths = list(data)
+    pf = fs.prefetch(paths, budget="64MB")
+    assert pf.wait(30)
+    pf.cancel()
+    pf.cancel()
+    assert fs.stats()["prefetch_unused_bytes"] == sum(len(data[p]) for p in paths)
+    with pytest.raises(ValueError, match="budget"):
+        fs.prefetch(paths, budget="lots")
+    plain = AlluxioFileSystem(
+        etcd_hosts=lc_cluster.etcd_hosts, target_protocol="file", skip_instance_cache=True
+    )
+    with pytest.raises(ValueError, match="local_cache_dir"):
+        plain.prefetch(paths)

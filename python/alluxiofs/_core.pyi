@@ -31,6 +31,7 @@ __all__ = [
     "_trim",
     "client_options",
     "local_cache_namespaces",
+    "parse_size",
     "run_worker",
     "worker_settings",
 ]
@@ -129,6 +130,9 @@ class Client:
     def page_size(self) -> int:
         """Page size in bytes."""
     @property
+    def local_cache(self) -> bool:
+        """Whether the node-shared local cache is configured."""
+    @property
     def virtual_nodes(self) -> int:
         """Virtual nodes per worker on the ring."""
     @property
@@ -172,6 +176,10 @@ class Client:
         """Copies ``src`` to ``dst``."""
     def load(self, path: str, op: str) -> Dict[str, Any]:
         """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
+    def warm_local(self, path: str, allowance: int) -> Tuple[int, int, bool]:
+        """Fetches the pages of ``path`` missing from the local cache into it,
+        unless the file is bigger than ``allowance`` bytes; returns
+        ``(size, bytes fetched, done)``."""
     def stats(self) -> Dict[str, int]:
         """Counters of this configuration in this process."""
     def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...
@@ -234,6 +242,10 @@ class _CacheNamespace(TypedDict):
     writing_bytes: int
     hits: int
     misses: int
+
+def parse_size(label: str, text: str) -> int:
+    """An Alluxio size (``512MB``, ``1GB``, ``1048576``) in bytes; ``ValueError``
+    naming ``label`` if it is not one."""
 
 def local_cache_namespaces(dir: str, clear: bool = False) -> List[_CacheNamespace]:
     """Every local cache namespace under the cache directory ``dir`` (pages

@@ -51,6 +51,11 @@ class AlluxioClient:
         return self._core.page_size
 
     @property
+    def local_cache(self) -> bool:
+        """Whether the node-shared local cache (``local_cache_dir``) is on."""
+        return self._core.local_cache
+
+    @property
     def cluster_name(self) -> str:
         """Alluxio cluster name (``alluxio.cluster.name``)."""
         return self._core.cluster_name

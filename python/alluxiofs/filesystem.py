@@ -17,6 +17,7 @@ from alluxiofs import _core
 from alluxiofs.client import AlluxioClient
 from alluxiofs.fallback import AUTHORITATIVE, Fallback
 from alluxiofs.file import AlluxioFile, AlluxioWriteFile, buffer_address
+from alluxiofs.prefetch import Prefetch
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **kwargs
         )
         self._fallback = Fallback(lambda: self.fs)
+        #: Prefetches running on this filesystem (told what it reads).
+        self._prefetches: List[Prefetch] = []
+        #: Bytes prefetched and never read, over finished prefetches.
+        self._prefetch_unused = 0
 
     @property
     def fs(self) -> Optional[AbstractFileSystem]:
@@ -252,7 +257,31 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ── reads ──
 
+    def _reading(self, url: str) -> None:
+        """Tells running prefetches that ``url`` is being read."""
+        for p in list(self._prefetches):
+            p._consumed(url)
+
+    def prefetch(
+        self, paths: Iterable[str], budget: Union[int, str] = "1GB", threads: int = 4
+    ) -> Prefetch:
+        """Starts fetching ``paths``, in this order, into the node's local
+        cache, keeping the files fetched and not yet read by this filesystem
+        within ``budget`` bytes (an int or an Alluxio size such as
+        ``"512MB"``); returns the running :class:`~alluxiofs.prefetch.Prefetch`
+        (``progress()``, ``wait()``, ``cancel()``, a context manager). Needs
+        ``local_cache_dir``. Cluster-wide warm-up is ``fs.client.load``."""
+        if not self.client.local_cache:
+            raise ValueError("prefetch needs the local cache: give local_cache_dir")
+        if isinstance(budget, str):
+            budget = _core.parse_size("budget", budget)
+        urls = [self.ufs_path(p) for p in paths]
+        return Prefetch(self, urls, int(budget), threads)
+
     def _read(self, url: str, start: int, end: Optional[int], size: Optional[int] = None) -> bytes:
+        if self._prefetches:
+            self._reading(url)
+
         def from_ufs() -> bytes:
             assert self.fs is not None
             data: bytes = self.fs.cat_file(url, start=start, end=end)
@@ -264,6 +293,9 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         )
 
     def _readinto(self, url: str, offset: int, view: memoryview, n: int, size: int) -> int:
+        if self._prefetches:
+            self._reading(url)
+
         def from_alluxio() -> int:
             arr, address = buffer_address(view, n)
             try:
@@ -320,6 +352,9 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         each falling back to the under storage on its own."""
         reqs = list(reqs)
         urls = [self.ufs_path(p) for p, _, _ in reqs]
+        if self._prefetches:
+            for u in set(urls):
+                self._reading(u)
         try:
             results: List[Any] = self.client._core.read_many(
                 [(u, s, e, None) for u, (_, s, e) in zip(urls, reqs)]
@@ -529,6 +564,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """Bytes served by workers and by the under storage (fallback),
         requests, retries, failovers, errors and fallbacks per operation."""
         out = dict(self.client.stats())
+        out["prefetch_unused_bytes"] = self._prefetch_unused
         out.setdefault("bytes_from_ufs", 0)
         out.setdefault("fallbacks", 0)
         out.update(self._fallback.snapshot())

@@ -172,6 +172,7 @@ impl Cached {
         id: &str,
         key: &PageKey,
         len: usize,
+        read_again: bool,
     ) -> Result<Filled> {
         let give_up = Instant::now() + self.0.config.io.timeout;
         let mut wait = WAIT_MIN;
@@ -182,7 +183,7 @@ impl Cached {
                         return Ok(Filled::Stored);
                     }
                     let buf = self.fetch(path, id, key, len).await?;
-                    match dir.publish(key, &buf, false) {
+                    match dir.publish(key, &buf, read_again) {
                         Ok(_) => {}
                         Err(e) => self.cache().warn_once("storing a page", &e),
                     }
@@ -243,7 +244,7 @@ impl Cached {
                 Stats::add(&stats.local_cache_misses, 1);
                 dir.ledger().count(false);
             }
-            if let Filled::Bytes(buf) = self.fill(dir, path, id, &key, page_len).await? {
+            if let Filled::Bytes(buf) = self.fill(dir, path, id, &key, page_len, false).await? {
                 dest.put(0, &buf[offset..offset + want]);
                 return Ok((want, Some(v.len)));
             }
@@ -251,6 +252,73 @@ impl Cached {
         let buf = self.fetch(path, id, &key, page_len).await?;
         dest.put(0, &buf[offset..offset + want]);
         Ok((want, Some(v.len)))
+    }
+}
+
+/// What [`ClientCore::warm_local`] did with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warmed {
+    /// The file's size (its version's).
+    pub size: u64,
+    /// Bytes this call fetched from the workers into the cache.
+    pub fetched: u64,
+    /// Whether the file was warmed (false: bigger than the allowance).
+    pub done: bool,
+}
+
+impl ClientCore {
+    /// Fetches every page of `path` missing from the local cache into it
+    /// (the pages dated as wanted soon: a reader is expected), unless the
+    /// file is bigger than `allowance` bytes. Pages are fetched as reads
+    /// fetch them (once per node), several at once. An error if the local
+    /// cache is off.
+    pub async fn warm_local(&self, path: &str, allowance: u64) -> Result<Warmed> {
+        use futures::StreamExt;
+        let Some(cache) = self.local_cache.as_ref() else {
+            return Err(Error::InvalidArgument(
+                "prefetching needs the local cache (local_cache_dir)".into(),
+            ));
+        };
+        let tier = self.cached();
+        let v = tier.version_of(path).await?;
+        if v.len > allowance {
+            return Ok(Warmed {
+                size: v.len,
+                fetched: 0,
+                done: false,
+            });
+        }
+        let id = crate::protocol::path_id::path_id(path);
+        let id = &id;
+        let pages = v.pages(cache.page_size());
+        let fetched = std::sync::atomic::AtomicU64::new(0);
+        let fetched_ref = &fetched;
+        let v_ref = &v;
+        let mut jobs = futures::stream::iter(0..pages)
+            .map(|index| async move {
+                let key = PageKey { file: v_ref.key, index };
+                let dir = cache.dir_of(&key);
+                if dir.has(&key) {
+                    return Ok(());
+                }
+                let len = cache.page_len(v_ref, index);
+                if let Filled::Bytes(b) = tier.fill(dir, path, id, &key, len, true).await? {
+                    fetched_ref.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok::<_, Error>(())
+            })
+            .buffer_unordered(self.config.io.concurrency.clamp(1, 16));
+        while let Some(r) = jobs.next().await {
+            r?;
+        }
+        drop(jobs);
+        let fetched = fetched.into_inner();
+        Stats::add(&self.stats.prefetch_bytes, fetched);
+        Ok(Warmed {
+            size: v.len,
+            fetched,
+            done: true,
+        })
     }
 }
 

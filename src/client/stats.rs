@@ -25,6 +25,8 @@ pub struct Stats {
     pub local_cache_hits: AtomicU64,
     /// Pieces not found there (fetched by this process or another).
     pub local_cache_misses: AtomicU64,
+    /// Bytes fetched into the local cache ahead of readers (`prefetch`).
+    pub prefetch_bytes: AtomicU64,
 }
 
 impl Stats {
@@ -47,6 +49,7 @@ impl Stats {
             ("bytes_from_local_cache", g(&self.bytes_from_local_cache)),
             ("local_cache_hits", g(&self.local_cache_hits)),
             ("local_cache_misses", g(&self.local_cache_misses)),
+            ("prefetch_bytes", g(&self.prefetch_bytes)),
         ]
     }
 }

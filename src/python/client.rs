@@ -70,6 +70,12 @@ impl PyClient {
         self.config.page_size
     }
 
+    /// Whether the node-shared local cache is configured.
+    #[getter]
+    fn local_cache(&self) -> bool {
+        self.config.local_cache.is_some()
+    }
+
     /// Virtual nodes per worker on the ring.
     #[getter]
     fn virtual_nodes(&self) -> u32 {
@@ -230,6 +236,15 @@ impl PyClient {
     }
 
     /// Counters of this configuration in this process.
+    /// Fetches the pages of `path` missing from the local cache into it,
+    /// unless the file is bigger than `allowance` bytes; returns
+    /// `(size, bytes fetched, done)`.
+    fn warm_local(&self, py: Python<'_>, path: String, allowance: u64) -> PyResult<(u64, u64, bool)> {
+        let core = self.core(py)?;
+        let w = run_blocking(py, async move { core.warm_local(&path, allowance).await })?;
+        Ok((w.size, w.fetched, w.done))
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (k, v) in self.core(py)?.stats.snapshot() {

@@ -31,6 +31,15 @@ pub fn client_options(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     Ok(out)
 }
 
+/// An Alluxio size (`512MB`, `1GB`, `1048576`) in bytes; `ValueError`
+/// naming `label` if it is not one.
+#[pyfunction]
+pub fn parse_size(label: &str, text: &str) -> PyResult<u64> {
+    crate::protocol::size::parse_size(text).map_err(|e| {
+        pyo3::exceptions::PyValueError::new_err(format!("invalid {label} {text:?}: {e}"))
+    })
+}
+
 /// Raises `TypeError("<owner> got unexpected argument(s) ...; valid: ...")`
 /// if a name in `names` is not a client key.
 #[pyfunction]

@@ -45,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CLIENT_ARGS", args)?;
     m.add_function(wrap_pyfunction!(config::client_options, m)?)?;
     m.add_function(wrap_pyfunction!(config::_check_client_kwargs, m)?)?;
+    m.add_function(wrap_pyfunction!(config::parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(trim::_trim, m)?)?;
     m.add_function(wrap_pyfunction!(cache::local_cache_namespaces, m)?)?;

@@ -296,3 +296,35 @@ def test_prefetch_cancel_counts_unused_and_needs_a_cache(
     )
     with pytest.raises(ValueError, match="local_cache_dir"):
         plain.prefetch(paths)
+
+
+def test_sequential_reads_of_an_open_file_are_read_ahead(
+    lc_cluster: LocalCluster, data: Dict[str, bytes], tmp_path: Path
+) -> None:
+    root = Path(next(iter(data))).parent
+    p = root / "ra.bin"
+    want = random.Random(12).randbytes(160 * PAGE + 3)
+    p.write_bytes(want)
+    fs = make_fs(lc_cluster, tmp_path / "cache")
+    got = bytearray()
+    with fs.open(str(p), "rb") as f:
+        buf = bytearray(PAGE)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            got += buf[:n]
+            time.sleep(0.002)  # a consumer that does some work per chunk
+    assert bytes(got) == want
+    s = fs.stats()
+    assert s["prefetch_bytes"] > len(want) // 2, s
+    assert s["local_cache_hits"] > s["local_cache_misses"], s
+    # Random reads (jumps) fetch little ahead.
+    fs2 = make_fs(lc_cluster, tmp_path / "cache2", concurrency=9)
+    rnd = random.Random(13)
+    with fs2.open(str(p), "rb") as f:
+        for _ in range(40):
+            a = rnd.randrange(len(want) - PAGE)
+            f.seek(a)
+            assert f.read(100) == want[a : a + 100]
+    assert fs2.stats()["prefetch_bytes"] < len(want) // 4, fs2.stats()

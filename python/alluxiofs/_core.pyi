@@ -176,10 +176,12 @@ class Client:
         """Copies ``src`` to ``dst``."""
     def load(self, path: str, op: str) -> Dict[str, Any]:
         """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
-    def warm_local(self, path: str, allowance: int) -> Tuple[int, int, bool]:
-        """Fetches the pages of ``path`` missing from the local cache into it,
-        unless the file is bigger than ``allowance`` bytes; returns
-        ``(size, bytes fetched, done)``."""
+    def warm_local(
+        self, path: str, allowance: int, start: int = 0, end: Optional[int] = None
+    ) -> Tuple[int, int, bool]:
+        """Fetches the pages of ``path`` (those holding ``[start, end)``, all by
+        default) missing from the local cache into it, unless the file is
+        bigger than ``allowance`` bytes; returns ``(size, bytes fetched, done)``."""
     def stats(self) -> Dict[str, int]:
         """Counters of this configuration in this process."""
     def __getnewargs_ex__(self) -> Tuple[Tuple[()], Dict[str, Any]]: ...

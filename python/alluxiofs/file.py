@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ctypes
+import logging
+import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from fsspec.spec import AbstractBufferedFile
@@ -13,6 +15,55 @@ if TYPE_CHECKING:
 
 #: Default read-ahead block.
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
+
+#: Adaptive read-ahead into the local cache: the window after the first
+#: sequential read, and its ceiling (it doubles per sequential read).
+READAHEAD_MIN = 1 << 20
+READAHEAD_MAX = 64 << 20
+
+log = logging.getLogger("alluxiofs")
+
+
+class ReadAhead:
+    """Read-ahead of one open file into the node's local cache: a read that
+    starts where the last one ended is sequential, and the next ``window``
+    bytes are fetched into the cache in the background (pages another
+    process fetched already are skipped); the window doubles on each
+    sequential read up to ``READAHEAD_MAX`` and halves on a jump. At most one
+    fetch runs per file, so the memory in flight is one window's pages."""
+
+    def __init__(self, fs: AlluxioFileSystem, path: str, size: int) -> None:
+        self.fs = fs
+        self.path = path
+        self.size = size
+        self.next = 0  # where a sequential read would start
+        self.window = 0
+        self.until = 0  # fetched (or being fetched) up to here
+        self._busy = threading.Lock()
+
+    def read(self, start: int, end: int) -> None:
+        """The reader read ``[start, end)``."""
+        if start == self.next and end > start:
+            self.window = min(max(self.window * 2, READAHEAD_MIN), READAHEAD_MAX)
+        else:
+            self.window //= 2
+            self.until = end
+        self.next = end
+        if self.window == 0 or end >= self.size:
+            return
+        lo, hi = max(self.until, end), min(self.size, end + self.window)
+        if hi <= lo or not self._busy.acquire(blocking=False):
+            return
+        self.until = hi
+        threading.Thread(target=self._fetch, args=(lo, hi), daemon=True).start()
+
+    def _fetch(self, lo: int, hi: int) -> None:
+        try:
+            self.fs.client._core.warm_local(self.path, self.size, lo, hi)
+        except Exception as e:  # a read-ahead failure only costs its benefit
+            log.debug("alluxiofs: read-ahead of %s [%d, %d) failed: %r", self.path, lo, hi, e)
+        finally:
+            self._busy.release()
 
 
 class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
@@ -32,9 +83,15 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         super().__init__(
             fs, path, mode=mode, block_size=block_size, cache_type=cache_type, **kwargs
         )
+        #: Adaptive read-ahead, with the local cache on.
+        self._ahead: Optional[ReadAhead] = (
+            ReadAhead(fs, self.path, self.size) if fs.client.local_cache else None
+        )
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         data: bytes = self.fs._read(self.path, start, end, self.size)
+        if self._ahead is not None:
+            self._ahead.read(start, start + len(data))
         return data
 
     def read(self, length: int = -1) -> bytes:
@@ -67,6 +124,8 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         if n <= 0:
             return 0
         got: int = self.fs._readinto(self.path, self.loc, view, n, self.size)
+        if self._ahead is not None:
+            self._ahead.read(self.loc, self.loc + got)
         self.loc += got
         return got
 

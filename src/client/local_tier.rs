@@ -273,6 +273,18 @@ impl ClientCore {
     /// fetch them (once per node), several at once. An error if the local
     /// cache is off.
     pub async fn warm_local(&self, path: &str, allowance: u64) -> Result<Warmed> {
+        self.warm_local_range(path, allowance, 0, u64::MAX).await
+    }
+
+    /// [`Self::warm_local`] for the pages holding bytes `[start, end)` of
+    /// `path` only (clamped to the file): read-ahead of an open file.
+    pub async fn warm_local_range(
+        &self,
+        path: &str,
+        allowance: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Warmed> {
         use futures::StreamExt;
         let Some(cache) = self.local_cache.as_ref() else {
             return Err(Error::InvalidArgument(
@@ -290,11 +302,13 @@ impl ClientCore {
         }
         let id = crate::protocol::path_id::path_id(path);
         let id = &id;
-        let pages = v.pages(cache.page_size());
+        let page = cache.page_size();
+        let first = start / page;
+        let last = end.min(v.len).div_ceil(page).min(v.pages(page));
         let fetched = std::sync::atomic::AtomicU64::new(0);
         let fetched_ref = &fetched;
         let v_ref = &v;
-        let mut jobs = futures::stream::iter(0..pages)
+        let mut jobs = futures::stream::iter(first..last.max(first))
             .map(|index| async move {
                 let key = PageKey { file: v_ref.key, index };
                 let dir = cache.dir_of(&key);

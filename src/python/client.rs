@@ -236,12 +236,23 @@ impl PyClient {
     }
 
     /// Counters of this configuration in this process.
-    /// Fetches the pages of `path` missing from the local cache into it,
-    /// unless the file is bigger than `allowance` bytes; returns
-    /// `(size, bytes fetched, done)`.
-    fn warm_local(&self, py: Python<'_>, path: String, allowance: u64) -> PyResult<(u64, u64, bool)> {
+    /// Fetches the pages of `path` (those holding `[start, end)`, all by
+    /// default) missing from the local cache into it, unless the file is
+    /// bigger than `allowance` bytes; returns `(size, bytes fetched, done)`.
+    #[pyo3(signature = (path, allowance, start = 0, end = None))]
+    fn warm_local(
+        &self,
+        py: Python<'_>,
+        path: String,
+        allowance: u64,
+        start: u64,
+        end: Option<u64>,
+    ) -> PyResult<(u64, u64, bool)> {
         let core = self.core(py)?;
-        let w = run_blocking(py, async move { core.warm_local(&path, allowance).await })?;
+        let end = end.unwrap_or(u64::MAX);
+        let w = run_blocking(py, async move {
+            core.warm_local_range(&path, allowance, start, end).await
+        })?;
         Ok((w.size, w.fetched, w.done))
     }
 

@@ -176,6 +176,9 @@ class Client:
         """Copies ``src`` to ``dst``."""
     def load(self, path: str, op: str) -> Dict[str, Any]:
         """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
+    def local_size(self, path: str) -> int:
+        """The size of ``path`` as the local cache knows it (its version,
+        trusted for ``local_cache_metadata_ttl``)."""
     def warm_local(
         self, path: str, allowance: int, start: int = 0, end: Optional[int] = None
     ) -> Tuple[int, int, bool]:

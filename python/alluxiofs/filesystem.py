@@ -446,6 +446,13 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         url = self.ufs_path(path)
         if mode == "rb":
             size = kwargs.pop("size", None)
+            if size is None and self.client.local_cache:
+                # The local cache's version: no round trip per open in a warm epoch.
+                size = self._fallback.run(
+                    "info",
+                    lambda: self.client._core.local_size(url),
+                    lambda: self.info(path)["size"],
+                )
             if size is None:
                 size = self.info(path)["size"]
             return AlluxioFile(

@@ -267,6 +267,17 @@ pub struct Warmed {
 }
 
 impl ClientCore {
+    /// The size of `path` as the local cache knows it (its version, trusted
+    /// for `local_cache_metadata_ttl`; else asked of the cluster): what
+    /// opening a file needs, without a round trip per open in a warm epoch.
+    /// An error if the local cache is off.
+    pub async fn local_size(&self, path: &str) -> Result<u64> {
+        if self.local_cache.is_none() {
+            return Err(Error::InvalidArgument("the local cache is off".into()));
+        }
+        Ok(self.cached().version_of(path).await?.len)
+    }
+
     /// Fetches every page of `path` missing from the local cache into it
     /// (the pages dated as wanted soon: a reader is expected), unless the
     /// file is bigger than `allowance` bytes. Pages are fetched as reads
@@ -310,7 +321,10 @@ impl ClientCore {
         let v_ref = &v;
         let mut jobs = futures::stream::iter(first..last.max(first))
             .map(|index| async move {
-                let key = PageKey { file: v_ref.key, index };
+                let key = PageKey {
+                    file: v_ref.key,
+                    index,
+                };
                 let dir = cache.dir_of(&key);
                 if dir.has(&key) {
                     return Ok(());

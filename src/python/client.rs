@@ -7,12 +7,13 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::blocking::{run_blocking, run_blocking_small};
+use super::blocking::{run_as, run_blocking, run_blocking_small};
 use super::client_io;
 use super::config;
 use super::convert::{fsspec_dict, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use super::read_many;
+use crate::client::process::exec::Run;
 use crate::client::process::{runtime, stale};
 use crate::client::ClientCore;
 use crate::config::ClientConfig;
@@ -236,6 +237,13 @@ impl PyClient {
     }
 
     /// Counters of this configuration in this process.
+    /// The size of `path` as the local cache knows it (see
+    /// `ClientCore::local_size`).
+    fn local_size(&self, py: Python<'_>, path: String) -> PyResult<u64> {
+        let core = self.core(py)?;
+        run_as(py, Run::Inline, async move { core.local_size(&path).await })
+    }
+
     /// Fetches the pages of `path` (those holding `[start, end)`, all by
     /// default) missing from the local cache into it, unless the file is
     /// bigger than `allowance` bytes; returns `(size, bytes fetched, done)`.

@@ -328,3 +328,26 @@ def test_sequential_reads_of_an_open_file_are_read_ahead(
             f.seek(a)
             assert f.read(100) == want[a : a + 100]
     assert fs2.stats()["prefetch_bytes"] < len(want) // 4, fs2.stats()
+
+
+def _read_in_child(fs: AlluxioFileSystem, files: Dict[str, bytes], q: object) -> None:
+    ok = all(fs.cat_file(p) == b for p, b in files.items())
+    q.put(ok)  # type: ignore[attr-defined]
+
+
+def test_a_forked_child_ignores_its_parents_prefetch(
+    lc_cluster: LocalCluster, data: Dict[str, bytes], tmp_path: Path
+) -> None:
+    import multiprocessing as mp
+
+    fs = make_fs(lc_cluster, tmp_path / "cache")
+    with fs.prefetch(list(data) * 50, budget="64MB", threads=4):
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_read_in_child, args=(fs, data, q)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        results = [q.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(30)
+    assert results == [True] * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import re
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
@@ -120,8 +121,11 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             etcd_hosts=etcd_hosts, worker_hosts=worker_hosts, options=options, **kwargs
         )
         self._fallback = Fallback(lambda: self.fs)
-        #: Prefetches running on this filesystem (told what it reads).
+        #: Prefetches running on this filesystem (told what it reads), and
+        #: the process they run in: a forked child has none of their threads
+        #: (and maybe a lock one of them held), so it ignores them.
         self._prefetches: List[Prefetch] = []
+        self._prefetch_pid = os.getpid()
         #: Bytes prefetched and never read, over finished prefetches.
         self._prefetch_unused = 0
 
@@ -259,6 +263,10 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def _reading(self, url: str) -> None:
         """Tells running prefetches that ``url`` is being read."""
+        if self._prefetch_pid != os.getpid():
+            self._prefetches = []
+            self._prefetch_pid = os.getpid()
+            return
         for p in list(self._prefetches):
             p._consumed(url)
 
@@ -276,6 +284,9 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if isinstance(budget, str):
             budget = _core.parse_size("budget", budget)
         urls = [self.ufs_path(p) for p in paths]
+        if self._prefetch_pid != os.getpid():
+            self._prefetches = []
+            self._prefetch_pid = os.getpid()
         return Prefetch(self, urls, int(budget), threads)
 
     def _read(self, url: str, start: int, end: Optional[int], size: Optional[int] = None) -> bytes:

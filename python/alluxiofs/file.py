@@ -96,13 +96,17 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def read(self, length: int = -1) -> bytes:
         """Reads ``length`` bytes (all remaining if negative). A read of at
-        least a block goes straight to Alluxio as one concurrent read: through
-        the read-ahead cache it would be fetched a block too long and then
-        copied twice more (slice and join)."""
+        least a block, or of the rest of the file, goes straight to Alluxio as
+        one concurrent read: through the read-ahead cache it would be fetched
+        a block too long and then copied twice more (slice and join)."""
         length = -1 if length is None else int(length)
         if length < 0:
             length = self.size - self.loc
-        if length < self.blocksize or self.mode != "rb" or self.closed:
+        # The rest of the file (a whole small file, as a loader reads it)
+        # goes straight too: through the read-ahead cache it would be copied
+        # once more when sliced out (30 us of a 512 KiB local-cache hit).
+        rest = self.loc + length >= self.size
+        if (length < self.blocksize and not rest) or self.mode != "rb" or self.closed:
             data: bytes = super().read(length)
             return data
         return self.read_buffer(length)

@@ -158,15 +158,17 @@ impl LocalCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(u64, i64, String)>>,
     {
-        let meta_root = self.dir_for(xxh3_64(path.as_bytes())).root().to_owned();
-        let mut old = None;
-        if let Some(ttl) = self.ttl {
-            if let Some((v, at)) = self.versions.read().get(path) {
-                if at.elapsed() < ttl {
-                    return Ok(Arc::clone(v));
-                }
-                old = Some(Arc::clone(v));
+        let known = self.versions.read().get(path).cloned();
+        if let (Some(ttl), Some((v, at))) = (self.ttl, &known) {
+            if at.elapsed() < ttl {
+                return Ok(Arc::clone(v));
             }
+        }
+        let mut old = known.map(|(v, _)| v);
+        // Hashed only here: the in-memory answer above is what every read
+        // of a warm epoch gets.
+        let meta_root = self.dir_for(xxh3_64(path.as_bytes())).root().to_owned();
+        if let Some(ttl) = self.ttl {
             if let Some((v, age)) = meta::load(&meta_root, path) {
                 let v = Arc::new(v);
                 if age < ttl {
@@ -178,8 +180,6 @@ impl LocalCache {
                 }
                 old = old.or(Some(v));
             }
-        } else if let Some((v, _)) = self.versions.read().get(path) {
-            old = Some(Arc::clone(v));
         }
         let (len, mtime_ms, hash) = check().await?;
         let v = Arc::new(FileVersion::new(path, len, mtime_ms, hash));

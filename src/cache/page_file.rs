@@ -67,6 +67,18 @@ impl From<io::Error> for Bad {
     }
 }
 
+/// A page file of `file_size` bytes holds a page of `len` bytes, and
+/// `[offset, offset + want)` lies within that page.
+fn check_shape(file_size: u64, len: usize, offset: usize, want: usize) -> Result<(), Bad> {
+    if file_size != file_len(len) {
+        return Err(Bad::Corrupt("length"));
+    }
+    if offset + want > len {
+        return Err(Bad::Corrupt("range past the page"));
+    }
+    Ok(())
+}
+
 /// Reads bytes `[offset, offset + dest.len())` of the page in `file` (open,
 /// of `file_size` bytes), which must hold exactly `len` bytes under the key
 /// hashed `key_hash`, into `dest`, verifying every block it touches. `dest`
@@ -80,12 +92,7 @@ pub fn read_verified(
     offset: usize,
     dest: &mut [MaybeUninit<u8>],
 ) -> Result<(), Bad> {
-    if file_size != file_len(len) {
-        return Err(Bad::Corrupt("length"));
-    }
-    if offset + dest.len() > len {
-        return Err(Bad::Corrupt("range past the page"));
-    }
+    check_shape(file_size, len, offset, dest.len())?;
     let mut t = vec![0u8; trailer_len(len)];
     file.read_exact_at(&mut t, len as u64)?;
     let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
@@ -151,12 +158,7 @@ pub fn read_trusted(
     offset: usize,
     dest: &mut [MaybeUninit<u8>],
 ) -> Result<(), Bad> {
-    if file_size != file_len(len) {
-        return Err(Bad::Corrupt("length"));
-    }
-    if offset + dest.len() > len {
-        return Err(Bad::Corrupt("range past the page"));
-    }
+    check_shape(file_size, len, offset, dest.len())?;
     read_exact_uninit_at(file, dest, offset as u64)?;
     Ok(())
 }

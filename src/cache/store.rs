@@ -325,7 +325,7 @@ impl Dir {
     /// temporary file, reserved next). Hold the ledger lock.
     fn evict_locked(&self, need: u64, own: Option<&Path>) -> io::Result<u64> {
         let (mut pages, writing) = self.walk(own)?;
-        let mut total: u64 = pages.iter().map(|p| p.1).sum::<u64>() + writing;
+        let mut total: u64 = pages.iter().map(|p| p.1).sum::<u64>() + writing.1;
         let keep = (self.quota - self.quota / 50).saturating_sub(need);
         if total > keep {
             pages.sort_unstable_by_key(|p| p.0);
@@ -344,12 +344,13 @@ impl Dir {
         Ok(total)
     }
 
-    /// Every page `(modified, cost, path)` and the bytes reserved by live
-    /// writers; temporary files of dead writers are removed on the way.
-    fn walk(&self, own: Option<&Path>) -> io::Result<(Vec<OnDisk>, u64)> {
+    /// Every page `(modified, cost, path)`, and the temporary files of live
+    /// (or just started) writers with the bytes they reserved; temporary
+    /// files of dead writers are removed on the way.
+    fn walk(&self, own: Option<&Path>) -> io::Result<(Vec<OnDisk>, (u64, u64))> {
         // Temporary files first: one renamed into place meanwhile is then
         // counted twice (harmless) instead of not at all.
-        let mut writing = 0;
+        let mut writing = (0, 0);
         let now = SystemTime::now();
         for e in fs::read_dir(self.root.join("tmp"))?.flatten() {
             let path = e.path();
@@ -363,8 +364,10 @@ impl Dir {
                 .and_then(|m| m.modified())
                 .is_ok_and(|m| m + TMP_GRACE > now);
             match lock::in_use(&path) {
-                Ok(Some(true)) => writing += reserved_by(&path),
-                Ok(Some(false)) if young => writing += reserved_by(&path),
+                Ok(Some(true)) => writing = (writing.0 + 1, writing.1 + reserved_by(&path)),
+                Ok(Some(false)) if young => {
+                    writing = (writing.0 + 1, writing.1 + reserved_by(&path));
+                }
                 Ok(Some(false)) => {
                     let _ = fs::remove_file(&path);
                 }
@@ -390,9 +393,8 @@ impl Dir {
     /// What is in the directory now (recounted; the ledger is corrected).
     pub fn usage(&self) -> io::Result<Usage> {
         let _g = lock::byte(&self.lock_path, LEDGER_BYTE)?;
-        let (pages, writing_bytes) = self.walk(None)?;
+        let (pages, (writing, writing_bytes)) = self.walk(None)?;
         let bytes = pages.iter().map(|p| p.1).sum();
-        let writing = fs::read_dir(self.root.join("tmp"))?.count() as u64;
         self.ledger.set_used(bytes + writing_bytes);
         Ok(Usage {
             pages: pages.len() as u64,
@@ -406,7 +408,7 @@ impl Dir {
     /// (pages being written by live processes are left to them).
     pub fn clear(&self) -> io::Result<Usage> {
         let _g = lock::byte(&self.lock_path, LEDGER_BYTE)?;
-        let (pages, writing_bytes) = self.walk(None)?;
+        let (pages, (_, writing_bytes)) = self.walk(None)?;
         let mut removed = Usage::default();
         for (_, c, path) in pages {
             if fs::remove_file(&path).is_ok() {

@@ -22,7 +22,7 @@ pub struct Namespace {
 }
 
 /// The namespaces under the cache directory `dir` (none if it holds no
-/// cache). With `clear`, each is emptied first (pages, version records,
+/// cache). With `clear`, each is emptied first (pages, recorded versions,
 /// counts) and what was removed is reported.
 pub fn namespaces(dir: &Path, clear: bool) -> std::io::Result<Vec<Namespace>> {
     let top = dir.join(TOP);

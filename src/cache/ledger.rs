@@ -4,63 +4,30 @@
 //! atomics; a count left wrong by a killed process is repaired by the next
 //! recount (`store::Dir::evict`).
 
-use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes mapped (one page).
-const LEN: usize = 4096;
+use super::mapped::Mapped;
+
+/// Words mapped (one page).
+const WORDS: usize = 512;
 /// Index of each counter.
 const USED: usize = 0;
 const HITS: usize = 1;
 const MISSES: usize = 2;
 
 /// The mapped counters of one directory.
-pub struct Ledger {
-    base: *mut AtomicU64,
-}
-
-// SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl Send for Ledger {}
-// SAFETY: as above.
-unsafe impl Sync for Ledger {}
+pub struct Ledger(Mapped);
 
 impl Ledger {
     /// Maps the ledger file at `path`, creating it (zeroed) if needed.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        if f.metadata()?.len() < LEN as u64 {
-            // Growing only: two processes doing this at once agree.
-            f.set_len(LEN as u64)?;
-        }
-        // SAFETY: a fresh shared mapping of a file at least `LEN` long; the
-        // descriptor may be closed afterwards.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self { base: p.cast() })
+        Mapped::open(path, WORDS).map(Self)
     }
 
     fn at(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: `i` < 3, well inside the mapping, which lives as long as `self`.
-        unsafe { &*self.base.add(i) }
+        self.0.word(i)
     }
 
     /// Bytes in use (pages and reservations).
@@ -91,12 +58,5 @@ impl Ledger {
     pub fn reset_counts(&self) {
         self.at(HITS).store(0, Ordering::Relaxed);
         self.at(MISSES).store(0, Ordering::Relaxed);
-    }
-}
-
-impl Drop for Ledger {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.base.cast(), LEN) };
     }
 }

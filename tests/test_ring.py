@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import fsspec
 import pytest
 
@@ -56,6 +58,20 @@ def test_scheme_less_paths_use_target_protocol() -> None:
     local = AlluxioFileSystem(worker_hosts="w", target_protocol="file")
     assert local.ufs_path("/opt/x") == "file:///opt/x"
     assert local.ufs_path("alluxiofs:///opt/x") == "file:///opt/x"
+    # The fast path for absolute local paths agrees with fsspec's own.
+    from fsspec.implementations.local import LocalFileSystem
+
+    for p in ("/opt/x", "/opt/x/", "/", "/a//b", "/a/./b", "/~x"):
+        assert local.ufs_path(p) == LocalFileSystem().unstrip_protocol(p), p
+    # A relative local path follows the working directory (not remembered).
+    here = os.getcwd()
+    try:
+        os.chdir("/tmp")
+        assert local.ufs_path("rel/x") == "file:///tmp/rel/x"
+        os.chdir("/usr")
+        assert local.ufs_path("rel/x") == "file:///usr/rel/x"
+    finally:
+        os.chdir(here)
     bare = AlluxioFileSystem(worker_hosts="w")
     with pytest.raises(ValueError, match="no scheme"):
         bare.locate("bucket/key")

@@ -83,15 +83,22 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         super().__init__(
             fs, path, mode=mode, block_size=block_size, cache_type=cache_type, **kwargs
         )
-        #: Adaptive read-ahead, with the local cache on.
-        self._ahead: Optional[ReadAhead] = (
-            ReadAhead(fs, self.path, self.size) if fs.client.local_cache else None
-        )
+        #: Adaptive read-ahead, with the local cache on; made by the first
+        #: read that stops short of the end (a loader reading a small file
+        #: whole never needs one).
+        self._ahead: Optional[ReadAhead] = None
+
+    def _read_ahead(self, start: int, end: int) -> None:
+        """Tells the read-ahead that ``[start, end)`` was read."""
+        if self._ahead is None:
+            if end >= self.size or not self.fs.client.local_cache:
+                return
+            self._ahead = ReadAhead(self.fs, self.path, self.size)
+        self._ahead.read(start, end)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         data: bytes = self.fs._read(self.path, start, end, self.size)
-        if self._ahead is not None:
-            self._ahead.read(start, start + len(data))
+        self._read_ahead(start, start + len(data))
         return data
 
     def read(self, length: int = -1) -> bytes:
@@ -128,8 +135,7 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         if n <= 0:
             return 0
         got: int = self.fs._readinto(self.path, self.loc, view, n, self.size)
-        if self._ahead is not None:
-            self._ahead.read(self.loc, self.loc + got)
+        self._read_ahead(self.loc, self.loc + got)
         self.loc += got
         return got
 

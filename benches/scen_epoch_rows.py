@@ -18,6 +18,9 @@ from __future__ import annotations
 import functools
 import os
 import random
+import shutil
+import tempfile
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import epoch_loader
@@ -185,6 +188,32 @@ class Epochs:
         else:
             per["reference"] = [{"error": "pyarrow could not be installed in the reference venv"}]
         self.fill(main, cold, per)
+        self.cold_bound(cold, per, paths)
+
+    def cold_bound(
+        self, cold: Result, per: Dict[str, List[Dict[str, Any]]], paths: List[str]
+    ) -> None:
+        """What a cold epoch pays per file on top of no cache, against the
+        cost of storing a page in the cache's file system (one create, its
+        bytes, one rename: measured now, beside the cache directories)."""
+        ours, nc = per.get("ours", []), per.get("nocache", [])
+        if not ours or not nc or "error" in ours[0] or any("error" in x for x in nc):
+            return
+        n = len(paths)
+        extra = ours[0]["seconds"] / n - min(x["seconds"] for x in nc) / n
+        page = self.ctx.svc.fs("file").client.page_size
+        sample = paths[:64]
+        pages = [
+            min(page, self.sizes[p] - o) for p in sample for o in range(0, self.sizes[p], page)
+        ]
+        cost = publish_cost(pages) * len(pages) / len(sample)
+        cold.notes["ours"] = (
+            f"epoch 1 costs {extra * 1e6:,.0f} us per file more than no cache (wall, all "
+            f"loaders); storing one page here costs {cost * 1e6:,.0f} us of one CPU "
+            f"(a create + write + rename per {page // MIB} MiB page, in {tempfile.gettempdir()}, "
+            "measured now)"
+        )
+        cold.detail = {"extra_us_per_file": extra * 1e6, "publish_us_per_file": cost * 1e6}
 
     def epochs(
         self, cols: Dict[str, Tuple[Reader, Any, Any]], orders: List[List[str]], k: int, total: int
@@ -235,6 +264,13 @@ class Epochs:
                 f"epochs 2-3: {ours / lim:.2f} x local disk, {ours / nc:.2f} x ours without "
                 f"the local cache; {workers.get(LABELS['ours'], 0) / 1e6:.1f} MB from workers",
             )
+        if lim and nc and lim / nc < 3.0:
+            # The "3 x without the cache" half cannot be met when local disk
+            # itself is not 3 x faster: what bounds it is then the reader.
+            main.notes["limit"] = (
+                f"bound: local disk is {lim / nc:.2f} x ours without the local cache in this "
+                "run, so no cache can reach 3 x it here"
+            )
 
     def workers_row(self, k: int) -> None:
         """Bytes from workers in epochs 2-3 of this k's two rows, from their details."""
@@ -255,3 +291,25 @@ class Epochs:
                 r.skip(col, next((x.notes[col] for x in rows if col in x.notes), "no result"))
         for c in COLUMNS[1:]:
             r.skip(c, "n/a: not a client of the workers" if c != "reference" else "n/a: no stats")
+
+
+def publish_cost(sizes: Sequence[int]) -> float:
+    """Seconds per file to create, fill and rename files of ``sizes`` in a
+    new directory beside the benchmark's cache directories (what the local
+    cache does to store each page)."""
+    d = tempfile.mkdtemp(prefix="alluxiofs-bench-publish-")
+    try:
+        os.mkdir(os.path.join(d, "pages"))
+        data = os.urandom(max(sizes))
+        t = time.perf_counter()
+        for i, n in enumerate(sizes):
+            tmp = os.path.join(d, f"t{i}")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            try:
+                os.write(fd, data[:n])
+            finally:
+                os.close(fd)
+            os.rename(tmp, os.path.join(d, "pages", str(i)))
+        return (time.perf_counter() - t) / len(sizes)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -11,6 +11,7 @@ use super::errors::to_pyerr;
 use super::exit;
 use crate::client::process::exec::{self, Run};
 use crate::client::process::runtime;
+use crate::client::process::short_runtime::{self, First};
 use crate::error::Result;
 
 /// How often a blocked call wakes up to let Python handle signals.
@@ -81,8 +82,23 @@ where
 {
     let mut fut = pin!(fut);
     if run == Run::Inline {
-        if let Some(out) = exec::now_in_runtime(&mut fut).map_err(to_pyerr)? {
-            return out.map_err(to_pyerr);
+        match short_runtime::poll_once(&mut fut) {
+            First::Ready(out) => return out.map_err(to_pyerr),
+            // A miss: its requests started on this thread's short-call
+            // runtime, and only that runtime can finish them.
+            First::Started => {
+                let _counted = exit::enter()?;
+                return finish(py.detach(|| {
+                    let outcome = short_runtime::finish(until_signal(fut));
+                    exit::park_if_exiting();
+                    outcome
+                }));
+            }
+            First::Unavailable => {
+                if let Some(out) = exec::now_in_runtime(&mut fut).map_err(to_pyerr)? {
+                    return out.map_err(to_pyerr);
+                }
+            }
         }
     }
     let _counted = exit::enter()?;

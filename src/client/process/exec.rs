@@ -2,13 +2,15 @@
 //! it. A step that touches at most two pages runs on the calling thread
 //! (the short-call runtime, when free: [`super::short_runtime`]); bigger
 //! ones fan out over many connections and copy faster on the shared
-//! runtime's threads; one that never waits runs in place.
+//! runtime's threads; one that usually never waits (a local cache hit) runs
+//! in place, and goes on on the calling thread if it does wait (a miss).
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-use super::{runtime, short_runtime};
+use super::runtime;
+use super::short_runtime::{self, First};
 use crate::error::Result;
 
 /// How a step wants to be run.
@@ -53,11 +55,17 @@ pub fn now_in_runtime<F: Future + Unpin>(fut: &mut F) -> Result<Option<F::Output
 }
 
 /// Runs `fut` to completion as `run` says, blocking this thread (which must
-/// not be inside a runtime). [`Run::Inline`] is polled in place first and
-/// goes on on the shared runtime should it wait after all.
+/// not be inside a runtime). [`Run::Inline`] is polled in place first (on
+/// the short-call runtime when free) and goes on where that poll started it
+/// should it wait after all.
 pub fn block_on<F: Future + Send>(run: Run, fut: F) -> Result<F::Output> {
     let mut fut = pin!(fut);
     if run == Run::Inline {
+        match short_runtime::poll_once(&mut fut) {
+            First::Ready(out) => return Ok(out),
+            First::Started => return Ok(short_runtime::finish(fut)),
+            First::Unavailable => {}
+        }
         // In the shared runtime's context: a step that does wait after all
         // (a local cache miss) may have started I/O or a timer on it by the
         // time it says so, and then goes on there.

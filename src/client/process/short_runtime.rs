@@ -52,15 +52,74 @@ fn enabled() -> bool {
         .get_or_init(|| std::env::var("ALLUXIOFS_SHORT_RUNTIME").map_or(true, |v| v.trim() != "0"))
 }
 
-/// Runs `fut` to completion on the short-call runtime on this thread; gives
-/// `fut` back when another thread is using it, this thread is inside a
-/// runtime already, it is turned off, or it cannot be built.
-pub fn block_on<F: Future>(fut: F) -> std::result::Result<F::Output, F> {
-    if !enabled() || active() || tokio::runtime::Handle::try_current().is_ok() {
-        return Err(fut);
+/// What [`poll_once`] did with a future.
+pub enum First<T> {
+    /// It finished.
+    Ready(T),
+    /// It waits, maybe on I/O it started on this runtime: finish it with
+    /// [`finish`], never on another runtime (nothing else drives this one).
+    Started,
+    /// The runtime was not free (or is off): the future was not polled.
+    Unavailable,
+}
+
+/// Polls `fut` once on this thread inside the short-call runtime, as
+/// [`block_on`] would first poll it: a step that usually needs no I/O (a
+/// local cache hit) finishes here, and one that does (a miss) has started
+/// its requests on this runtime's connections instead of the shared
+/// runtime's, whose answers each cost two thread wake-ups.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> First<F::Output> {
+    let Some(slot) = acquire(false) else {
+        return First::Unavailable;
+    };
+    let Some(short) = slot.as_ref() else {
+        return First::Unavailable;
+    };
+    let _active = Active::set(short.generation);
+    let _in = short.rt.enter();
+    match super::exec::now(fut) {
+        Some(out) => First::Ready(out),
+        None => First::Started,
     }
-    let Some(mut slot) = SHORT.try_lock() else {
-        return Err(fut);
+}
+
+/// Runs to completion a future [`poll_once`] left [`First::Started`],
+/// waiting for the runtime if another thread is in a short call (one or two
+/// requests). The caller must not hold the GIL.
+pub fn finish<F: Future>(fut: F) -> F::Output {
+    let slot = acquire(true).expect("the short-call runtime that started the future");
+    let short = slot.as_ref().expect("built by poll_once");
+    let _active = Active::set(short.generation);
+    short.rt.block_on(fut)
+}
+
+/// Marks this thread as running a future on the runtime of `generation`
+/// until dropped.
+struct Active;
+
+impl Active {
+    fn set(generation: u64) -> Self {
+        ACTIVE.set(generation);
+        Self
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.set(0);
+    }
+}
+
+/// The runtime's slot, built for this process, if it may be used here:
+/// `wait` for a busy one, else `None` when another thread has it.
+fn acquire(wait: bool) -> Option<parking_lot::MutexGuard<'static, Option<Short>>> {
+    if !enabled() || active() || tokio::runtime::Handle::try_current().is_ok() {
+        return None;
+    }
+    let mut slot = if wait {
+        SHORT.lock()
+    } else {
+        SHORT.try_lock()?
     };
     let pid = std::process::id();
     if let Some(old) = slot.take_if(|s| s.pid != pid) {
@@ -82,21 +141,24 @@ pub fn block_on<F: Future>(fut: F) -> std::result::Result<F::Output, F> {
             }
             Err(e) => {
                 log::debug!("alluxiofs: no short-call runtime ({e}); using the shared one");
-                return Err(fut);
+                return None;
             }
         }
     }
+    Some(slot)
+}
+
+/// Runs `fut` to completion on the short-call runtime on this thread; gives
+/// `fut` back when another thread is using it, this thread is inside a
+/// runtime already, it is turned off, or it cannot be built.
+pub fn block_on<F: Future>(fut: F) -> std::result::Result<F::Output, F> {
+    let Some(slot) = acquire(false) else {
+        return Err(fut);
+    };
     let Some(short) = slot.as_ref() else {
         return Err(fut);
     };
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            ACTIVE.set(0);
-        }
-    }
-    ACTIVE.set(short.generation);
-    let _reset = Reset;
+    let _active = Active::set(short.generation);
     Ok(short.rt.block_on(fut))
 }
 
@@ -131,6 +193,24 @@ mod tests {
         });
         assert_eq!(out.ok(), Some(me));
         assert!(!active());
+    }
+
+    #[test]
+    fn a_step_that_waits_after_its_first_poll_is_finished_on_the_same_runtime() {
+        let _serial = SERIAL.lock();
+        let mut ready = std::pin::pin!(async { 3 });
+        assert!(matches!(poll_once(&mut ready), First::Ready(3)));
+        // A timer made in the first poll belongs to this runtime's driver,
+        // which only `finish` runs.
+        let me = std::thread::current().id();
+        let mut waits = std::pin::pin!(async {
+            assert!(active(), "polled inside the short-call runtime");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            std::thread::current().id()
+        });
+        assert!(matches!(poll_once(&mut waits), First::Started));
+        assert!(!active());
+        assert_eq!(finish(waits), me);
     }
 
     #[test]

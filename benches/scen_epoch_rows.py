@@ -18,8 +18,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import shutil
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -178,7 +176,10 @@ class Epochs:
             "ours (cold local cache) >= 0.9 x ours without it",
             ("ratio", "nocache", 0.9),
         )
+        publish = None
         with ctx.svc.cached_fs(2 * total + 64 * MIB, METADATA_TTL) as (fs, why):
+            if fs is not None:
+                publish = self.publish_cost(fs, paths)
             cols = self.readers(how, fs, ctx.svc.fs("file"))
             per = self.epochs(cols, self.orders[name], k, total)
         if why:
@@ -188,30 +189,44 @@ class Epochs:
         else:
             per["reference"] = [{"error": "pyarrow could not be installed in the reference venv"}]
         self.fill(main, cold, per)
-        self.cold_bound(cold, per, paths)
+        if publish is not None:
+            self.cold_bound(cold, per, len(paths), publish)
+
+    def publish_cost(self, fs: Any, paths: Sequence[str]) -> Tuple[float, int]:
+        """What storing a dataset file costs the cache, in seconds per file
+        (measured on up to 64 pages of its first files), and the page size."""
+        page = int(fs.client.page_size)
+        pages: List[int] = []
+        per_file: List[int] = []
+        for p in paths:
+            n = self.sizes[p]
+            per_file.append(-(-n // page))
+            if len(pages) < 64:
+                pages += [min(page, n - o) for o in range(0, n, page)][: 64 - len(pages)]
+        where = os.path.join(fs.storage_options["local_cache_dir"], "bench-publish")
+        secs = publish_cost(where, pages)
+        return secs * sum(per_file) / len(per_file), page
 
     def cold_bound(
-        self, cold: Result, per: Dict[str, List[Dict[str, Any]]], paths: List[str]
+        self,
+        cold: Result,
+        per: Dict[str, List[Dict[str, Any]]],
+        files: int,
+        publish: Tuple[float, int],
     ) -> None:
-        """What a cold epoch pays per file on top of no cache, against the
-        cost of storing a page in the cache's file system (one create, its
-        bytes, one rename: measured now, beside the cache directories)."""
+        """What a cold epoch pays per file on top of no cache, beside what
+        storing a file's pages costs in the cache directory (measured there
+        just before the epochs: create, write and rename per page)."""
         ours, nc = per.get("ours", []), per.get("nocache", [])
         if not ours or not nc or "error" in ours[0] or any("error" in x for x in nc):
             return
-        n = len(paths)
-        extra = ours[0]["seconds"] / n - min(x["seconds"] for x in nc) / n
-        page = self.ctx.svc.fs("file").client.page_size
-        sample = paths[:64]
-        pages = [
-            min(page, self.sizes[p] - o) for p in sample for o in range(0, self.sizes[p], page)
-        ]
-        cost = publish_cost(pages) * len(pages) / len(sample)
+        extra = (ours[0]["seconds"] - min(x["seconds"] for x in nc)) / files
+        cost, page = publish
         cold.notes["ours"] = (
             f"epoch 1 costs {extra * 1e6:,.0f} us per file more than no cache (wall, all "
-            f"loaders); storing one page here costs {cost * 1e6:,.0f} us of one CPU "
-            f"(a create + write + rename per {page // MIB} MiB page, in {tempfile.gettempdir()}, "
-            "measured now)"
+            f"loaders); storing a file's pages costs {cost * 1e6:,.0f} us of one CPU in the "
+            f"cache directory (a create + write + rename per {page // MIB} MiB page, "
+            "measured there before the epochs)"
         )
         cold.detail = {"extra_us_per_file": extra * 1e6, "publish_us_per_file": cost * 1e6}
 
@@ -293,23 +308,20 @@ class Epochs:
             r.skip(c, "n/a: not a client of the workers" if c != "reference" else "n/a: no stats")
 
 
-def publish_cost(sizes: Sequence[int]) -> float:
-    """Seconds per file to create, fill and rename files of ``sizes`` in a
-    new directory beside the benchmark's cache directories (what the local
-    cache does to store each page)."""
-    d = tempfile.mkdtemp(prefix="alluxiofs-bench-publish-")
-    try:
-        os.mkdir(os.path.join(d, "pages"))
-        data = os.urandom(max(sizes))
-        t = time.perf_counter()
-        for i, n in enumerate(sizes):
-            tmp = os.path.join(d, f"t{i}")
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            try:
-                os.write(fd, data[:n])
-            finally:
-                os.close(fd)
-            os.rename(tmp, os.path.join(d, "pages", str(i)))
-        return (time.perf_counter() - t) / len(sizes)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+def publish_cost(where: str, sizes: Sequence[int]) -> float:
+    """Seconds per file to create, fill and rename files of ``sizes`` in the
+    new directory ``where`` (what the local cache does to store a page).
+    The files stay: removing them would slow the next creates there (ext4
+    without a journal scans inodes deleted in the last 30 s)."""
+    os.makedirs(os.path.join(where, "pages"))
+    data = os.urandom(max(sizes))
+    t = time.perf_counter()
+    for i, n in enumerate(sizes):
+        tmp = os.path.join(where, f"t{i}")
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, data[:n])
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(where, "pages", str(i)))
+    return (time.perf_counter() - t) / len(sizes)

@@ -83,11 +83,13 @@ def test_second_epoch_comes_from_the_local_cache(
     read_all(fs, data, 1)
     first = fs.stats()
     assert first["local_cache_misses"] > 0 and first["bytes_from_workers"] > 0
+    assert first["local_cache_store_us"] > 0, "storing the fetched pages took no time"
     for epoch in (2, 3):
         read_all(fs, data, epoch)
     s = fs.stats()
     assert s["bytes_from_workers"] == first["bytes_from_workers"], "epochs 2-3 asked the workers"
     assert s["local_cache_misses"] == first["local_cache_misses"]
+    assert s["local_cache_store_us"] == first["local_cache_store_us"], "hits stored pages"
     assert s["local_cache_hits"] > first["local_cache_hits"]
     assert s["bytes_from_local_cache"] > 2 * sum(len(b) for b in data.values())
     # Another configuration (another core, as in another process) sharing

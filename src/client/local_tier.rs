@@ -183,10 +183,12 @@ impl Cached {
                         return Ok(Filled::Stored);
                     }
                     let buf = self.fetch(path, id, key, len).await?;
-                    match dir.publish(key, &buf, read_again) {
-                        Ok(_) => {}
-                        Err(e) => self.cache().warn_once("storing a page", &e),
+                    let t = Instant::now();
+                    if let Err(e) = dir.publish(key, &buf, read_again) {
+                        self.cache().warn_once("storing a page", &e);
                     }
+                    let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    Stats::add(&self.0.stats.local_cache_store_us, us);
                     drop(claim);
                     return Ok(Filled::Bytes(buf));
                 }

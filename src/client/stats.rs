@@ -27,6 +27,10 @@ pub struct Stats {
     pub local_cache_misses: AtomicU64,
     /// Bytes fetched into the local cache ahead of readers (`prefetch`).
     pub prefetch_bytes: AtomicU64,
+    /// Microseconds spent storing pages into the local cache (reserving,
+    /// creating, writing and renaming their files): what a cold read pays
+    /// on top of fetching.
+    pub local_cache_store_us: AtomicU64,
 }
 
 impl Stats {
@@ -50,6 +54,7 @@ impl Stats {
             ("local_cache_hits", g(&self.local_cache_hits)),
             ("local_cache_misses", g(&self.local_cache_misses)),
             ("prefetch_bytes", g(&self.prefetch_bytes)),
+            ("local_cache_store_us", g(&self.local_cache_store_us)),
         ]
     }
 }

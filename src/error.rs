@@ -176,6 +176,11 @@ pub enum Error {
     #[error("is a directory: {0}")]
     IsADirectory(String),
 
+    /// A directory removed without `recursive` has entries (HTTP 400,
+    /// `OSError` with `errno.ENOTEMPTY`, as `os.rmdir` raises).
+    #[error("directory not empty: {0}")]
+    NotEmpty(String),
+
     /// A request argument is invalid (HTTP 400, `ValueError`).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -284,7 +289,10 @@ impl Error {
     /// The HTTP status a worker answers with for this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidConfig(_) | Self::InvalidArgument(_) | Self::IsADirectory(_) => 400,
+            Self::InvalidConfig(_)
+            | Self::InvalidArgument(_)
+            | Self::IsADirectory(_)
+            | Self::NotEmpty(_) => 400,
             Self::PermissionDenied(_) | Self::EtcdAuth { .. } => 403,
             Self::NotFound(_) => 404,
             Self::AlreadyExists(_) => 409,

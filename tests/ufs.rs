@@ -68,6 +68,14 @@ fn invalid<T: std::fmt::Debug>(r: Result<T, Error>) {
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
 }
 
+fn is_dir<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(matches!(r, Err(Error::IsADirectory(_))), "{r:?}");
+}
+
+fn not_empty<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(matches!(r, Err(Error::NotEmpty(_))), "{r:?}");
+}
+
 fn denied<T: std::fmt::Debug>(r: Result<T, Error>) {
     assert!(matches!(r, Err(Error::PermissionDenied(_))), "{r:?}");
 }
@@ -139,7 +147,7 @@ async fn local_read_ranges() {
     assert_eq!(r(3, 0).await.unwrap(), "");
     assert_eq!(fx.ufs.read(&fx.u("empty.txt"), 0, 10).await.unwrap(), "");
     not_found(fx.ufs.read(&fx.u("missing"), 0, 10).await);
-    invalid(fx.ufs.read(&fx.u("dir"), 0, 10).await);
+    is_dir(fx.ufs.read(&fx.u("dir"), 0, 10).await);
 }
 
 fn temp_files(dir: &Path) -> Vec<String> {
@@ -218,7 +226,7 @@ async fn local_write_is_atomic() {
     std::fs::remove_file(fx.root.join(".w.bin.1.2.3.alluxiofs-tmp")).unwrap();
 
     // A failed write (onto a directory) leaves no temp file either.
-    invalid(fx.ufs.write(&fx.u("dir"), Bytes::from_static(b"x")).await);
+    is_dir(fx.ufs.write(&fx.u("dir"), Bytes::from_static(b"x")).await);
     assert!(temp_files(&fx.root).is_empty());
     assert!(fx.root.join("dir/a.txt").exists());
 }
@@ -255,7 +263,7 @@ async fn local_mkdir_and_touch() {
 #[tokio::test]
 async fn local_remove() {
     let fx = Fx::new();
-    invalid(fx.ufs.remove(&fx.u("dir"), false).await);
+    not_empty(fx.ufs.remove(&fx.u("dir"), false).await);
     assert!(fx.root.join("dir/sub/b.txt").exists());
     fx.ufs.remove(&fx.u("file.txt"), false).await.unwrap();
     assert!(!fx.root.join("file.txt").exists());
@@ -315,12 +323,12 @@ async fn local_copy() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(fx.root.join("c/f.txt")).unwrap(), b"A");
-    invalid(fx.ufs.copy(&fx.u("dir"), &fx.u("d2"), false).await);
+    is_dir(fx.ufs.copy(&fx.u("dir"), &fx.u("d2"), false).await);
     fx.ufs.copy(&fx.u("dir"), &fx.u("d2"), true).await.unwrap();
     assert_eq!(std::fs::read(fx.root.join("d2/sub/b.txt")).unwrap(), b"BB");
     assert_eq!(std::fs::read(fx.root.join("d2/a.txt")).unwrap(), b"A");
     invalid(fx.ufs.copy(&fx.u("dir"), &fx.u("dir/sub/x"), true).await);
-    invalid(fx.ufs.copy(&fx.u("file.txt"), &fx.u("dir"), false).await);
+    is_dir(fx.ufs.copy(&fx.u("file.txt"), &fx.u("dir"), false).await);
     not_found(fx.ufs.copy(&fx.u("nope"), &fx.u("x"), true).await);
     assert!(temp_files(&fx.root.join("c")).is_empty());
 }
@@ -743,7 +751,7 @@ async fn s3_operations_against_moto() {
         ufs.read(&u("copy/a.csv"), 0, 99).await.unwrap(),
         "overwritten"
     );
-    invalid(ufs.copy(&u("dir"), &u("dir2"), false).await);
+    is_dir(ufs.copy(&u("dir"), &u("dir2"), false).await);
     ufs.copy(&u("dir"), &u("dir2"), true).await.unwrap();
     assert_eq!(ufs.read(&u("dir2/sub/c.txt"), 0, 99).await.unwrap(), "CCC");
     invalid(ufs.copy(&u("dir"), &u("dir/sub/again"), true).await);
@@ -760,7 +768,7 @@ async fn s3_operations_against_moto() {
     ));
     not_found(ufs.rename(&u("nope"), &u("nope2")).await);
 
-    invalid(ufs.remove(&u("dir"), false).await);
+    not_empty(ufs.remove(&u("dir"), false).await);
     assert_eq!(ufs.read(&u("dir/b.txt"), 0, 9).await.unwrap(), "BB");
     ufs.remove(&u("dir"), true).await.unwrap();
     not_found(ufs.stat(&u("dir")).await);
@@ -812,12 +820,12 @@ async fn s3_operations_against_moto() {
     ufs.rename(&u("newdir"), &u("renamed")).await.unwrap();
     assert!(ufs.stat(&u("renamed/x")).await.unwrap().is_dir);
     not_found(ufs.stat(&u("newdir")).await);
-    invalid(ufs.remove(&u("renamed"), false).await);
+    not_empty(ufs.remove(&u("renamed"), false).await);
     ufs.remove(&u("renamed/x"), false).await.unwrap();
     not_found(ufs.stat(&u("renamed")).await);
     ufs.remove(&u("marker"), false).await.unwrap();
     not_found(ufs.stat(&u("marker")).await);
-    invalid(ufs.remove(&u("withmarker"), false).await);
+    not_empty(ufs.remove(&u("withmarker"), false).await);
     ufs.remove(&u("withmarker"), true).await.unwrap();
     not_found(ufs.stat(&u("withmarker")).await);
     ufs.remove(&u("newcopy"), true).await.unwrap();

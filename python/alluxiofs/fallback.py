@@ -8,6 +8,7 @@ at WARNING, counted, and the same operation runs on the under storage.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -26,6 +27,10 @@ AUTHORITATIVE = (
     IsADirectoryError,
     NotADirectoryError,
 )
+
+#: ``OSError`` numbers that are such answers too (a non-empty directory
+#: removed without ``recursive``).
+AUTHORITATIVE_ERRNOS = frozenset({errno.ENOTEMPTY})
 
 
 class Fallback:
@@ -54,7 +59,7 @@ class Fallback:
         except AUTHORITATIVE:
             raise
         except (OSError, TimeoutError) as e:
-            if self._ufs() is None:
+            if e.errno in AUTHORITATIVE_ERRNOS or self._ufs() is None:
                 raise
             self.note(op, e)
         return ufs()

@@ -119,6 +119,9 @@ pub fn status_error(worker: &str, status: u16, body: &[u8]) -> Error {
         404 => Error::NotFound(bare("not found: ")),
         401 | 403 => Error::PermissionDenied(bare("permission denied: ")),
         400 if msg.starts_with("is a directory: ") => Error::IsADirectory(bare("is a directory: ")),
+        400 if msg.starts_with("directory not empty: ") => {
+            Error::NotEmpty(bare("directory not empty: "))
+        }
         400 => Error::InvalidArgument(bare("invalid argument: ")),
         409 => Error::AlreadyExists(bare("already exists: ")),
         _ => Error::transport(worker, TransportKind::Status(status), msg),

@@ -177,6 +177,7 @@ impl ClientCore {
                             | Error::AlreadyExists(_)
                             | Error::InvalidArgument(_)
                             | Error::IsADirectory(_)
+                            | Error::NotEmpty(_)
                     ) {
                         stats::Stats::add(&self.stats.errors, 1);
                     }

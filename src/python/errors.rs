@@ -173,6 +173,7 @@ pub fn to_pyerr(e: Error) -> PyErr {
         Error::IsADirectory(_) => PyIsADirectoryError::new_err(msg),
         Error::PermissionDenied(_) => PyPermissionError::new_err(msg),
         Error::AlreadyExists(_) => PyFileExistsError::new_err(msg),
+        Error::NotEmpty(_) => PyOSError::new_err((libc::ENOTEMPTY, msg)),
         Error::Ufs { .. } | Error::Io { .. } => AlluxioError::new_err(msg),
         Error::NoWorkers { .. } => NoWorkersError::new_err(msg),
         Error::Transport { kind, .. } => Python::attach(|py| {

@@ -263,7 +263,7 @@ pub(crate) fn read(t: &LocalTarget, offset: u64, len: u64) -> Result<Bytes> {
     check_opened(&t.root, &f, &t.url)?;
     let md = f.metadata().map_err(|e| io_err("stat", &t.url, &e))?;
     if md.is_dir() {
-        return Err(Error::InvalidArgument(format!("{} is a directory", t.url)));
+        return Err(Error::IsADirectory(t.url.clone()));
     }
     if offset >= md.len() || len == 0 {
         return Ok(Bytes::new());

@@ -44,7 +44,7 @@ fn replace_atomically(
     fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     if fs::metadata(target).is_ok_and(|md| md.is_dir()) {
-        return Err(Error::InvalidArgument(format!("{url} is a directory")));
+        return Err(Error::IsADirectory(url.to_owned()));
     }
     let parent = target.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(|e| io_err("create parent of", url, &e))?;
@@ -196,10 +196,7 @@ pub(crate) fn remove(t: &LocalTarget, recursive: bool) -> Result<()> {
         } else {
             let mut rd = fs::read_dir(&path).map_err(|e| io_err("remove", &t.url, &e))?;
             if rd.next().is_some() {
-                return Err(Error::InvalidArgument(format!(
-                    "directory not empty: {} (use recursive)",
-                    t.url
-                )));
+                return Err(Error::NotEmpty(t.url.clone()));
             }
             fs::remove_dir(&path)
         }
@@ -270,10 +267,9 @@ pub(crate) fn copy(src: &LocalTarget, dst: &LocalTarget, recursive: bool) -> Res
         return copy_file(src, dst);
     }
     if !recursive {
-        return Err(Error::InvalidArgument(format!(
-            "{} is a directory (use recursive)",
-            src.url
-        )));
+        // A directory where a file copy was asked: what fsspec's recursive
+        // copy reads as "make the directory" (IsADirectoryError).
+        return Err(Error::IsADirectory(src.url.clone()));
     }
     let d = resolve_follow(dst)?;
     if d.starts_with(&s) {

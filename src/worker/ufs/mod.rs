@@ -349,10 +349,9 @@ async fn copy_across(roots: &Roots, src: &Target, dst: &Target, recursive: bool)
         return write_t(dst.clone(), data).await;
     }
     if !recursive {
-        return Err(Error::InvalidArgument(format!(
-            "{} is a directory (use recursive)",
-            src.url()
-        )));
+        // A directory where a file copy was asked: what fsspec's recursive
+        // copy reads as "make the directory" (IsADirectoryError).
+        return Err(Error::IsADirectory(src.url().to_owned()));
     }
     if let (Target::Local(s), Target::Local(d)) = (src, dst) {
         if Arc::ptr_eq(&s.root, &d.root) && path::strip_base(&d.rel, &s.rel).is_some() {

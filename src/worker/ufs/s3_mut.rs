@@ -24,7 +24,7 @@ async fn put(t: &S3Target, key: &Key, data: Bytes) -> Result<()> {
 /// One PUT: S3 makes it visible all at once.
 pub(crate) async fn write(t: &S3Target, data: Bytes) -> Result<()> {
     if is_root(t) {
-        return Err(Error::InvalidArgument(format!("{} is a directory", t.url)));
+        return Err(Error::IsADirectory(t.url.clone()));
     }
     put(t, &key_of(t)?, data).await
 }
@@ -95,10 +95,7 @@ pub(crate) async fn remove(t: &S3Target, recursive: bool) -> Result<()> {
     // Only the directory's own marker may be there without `recursive`.
     let own_marker = |o: &Obj| matches!(o, Obj::Marker(k) if k.as_ref() == t.key);
     if !recursive && !objs.iter().all(own_marker) {
-        return Err(Error::InvalidArgument(format!(
-            "directory not empty: {} (use recursive)",
-            t.url
-        )));
+        return Err(Error::NotEmpty(t.url.clone()));
     }
     delete_all(t, objs.iter().map(raw_key).collect()).await
 }
@@ -139,10 +136,9 @@ async fn copy_keys(src: &S3Target, dst: &S3Target, recursive: bool) -> Result<Ve
         return Err(Error::NotFound(src.url.clone()));
     }
     if !recursive {
-        return Err(Error::InvalidArgument(format!(
-            "{} is a directory (use recursive)",
-            src.url
-        )));
+        // A directory where a file copy was asked: what fsspec's recursive
+        // copy reads as "make the directory" (IsADirectoryError).
+        return Err(Error::IsADirectory(src.url.clone()));
     }
     if strip_base(&dst.key, &src.key).is_some() {
         return Err(Error::InvalidArgument(format!(

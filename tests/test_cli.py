@@ -575,6 +575,22 @@ def test_unreachable_etcd_is_one_line(dataset: Path) -> None:
     assert f"127.0.0.1:{port}" in err
 
 
+def _has_thread(pid: int, name: str) -> bool:
+    """Whether process ``pid`` has a thread called ``name``."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                if f.read().strip() == name:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def test_ctrl_c_exits_130_quietly(dataset: Path) -> None:
     # An "etcd" that accepts connections and never answers: the command waits.
     with socket.socket() as s:
@@ -589,6 +605,12 @@ def test_ctrl_c_exits_130_quietly(dataset: Path) -> None:
         )
         ready, _, _ = select.select([s], [], [], 20)  # it is waiting on us
         assert ready
+        # ...or a stale client from an earlier test reached this reused port:
+        # wait for the command's own runtime threads (it is past its imports,
+        # inside the call) before interrupting it.
+        deadline = time.monotonic() + 20
+        while not _has_thread(p.pid, "alluxiofs-rt") and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(0.3)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)

@@ -6,6 +6,10 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from alluxiofs import AlluxioFileSystem
-from alluxiofs.etcd_process import EtcdProcess, worker_registration
+from alluxiofs.etcd_process import EtcdProcess, free_port, worker_registration
 from alluxiofs.local_cluster import LocalCluster
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
@@ -127,3 +131,43 @@ def afs(cluster: LocalCluster) -> AlluxioFileSystem:
         options={"alluxio.worker.page.store.page.size": str(PAGE)},
         skip_instance_cache=True,
     )
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    """A moto S3 server on a free port (its endpoint URL), for the module."""
+    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which(
+        "moto_server"
+    )
+    if exe is None:
+        pytest.fail("moto_server is not installed (pip install 'moto[server]')")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def cluster_over(root: Path, workers: int = 2, **kw: Any) -> Iterator[LocalCluster]:
+    """A ``local-cluster`` with its own etcd over the directory ``root``, for
+    a fixture to ``yield from`` (skips where etcd is not installed)."""
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd is not installed")
+    with LocalCluster(str(root), workers=workers, start_etcd=True, **kw) as c:
+        yield c

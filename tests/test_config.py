@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 
 import cloudpickle
 import fsspec
@@ -75,11 +76,27 @@ def test_unknown_alluxio_option_is_a_warning(caplog: pytest.LogCaptureFixture) -
     assert any("alluxio.not.a.real.key" in r.getMessage() for r in caplog.records)
 
 
-def test_unknown_keyword_is_a_type_error() -> None:
+def test_unknown_keyword_is_a_type_error_for_the_client() -> None:
     with pytest.raises(TypeError, match="etcd_hostz"):
         AlluxioClient(etcd_hostz="a")  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="bogus"):
-        AlluxioFileSystem(worker_hosts="w", bogus=1, skip_instance_cache=True)
+
+
+def test_the_filesystem_warns_once_on_unknown_keywords_and_takes_fsspecs() -> None:
+    # Clients (Hugging Face datasets, zarr) put keys of their own in
+    # storage_options: one warning per name, then ignored.
+    with pytest.warns(UserWarning, match="'bogus_key_1'"):
+        fs = AlluxioFileSystem(worker_hosts="w", bogus_key_1=1, skip_instance_cache=True)
+    assert fs.client.page_size == 1024 * 1024
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AlluxioFileSystem(worker_hosts="w", bogus_key_1=2, skip_instance_cache=True)
+        # fsspec's generic keywords are no surprise; a synchronous
+        # filesystem takes asynchronous=True as LocalFileSystem does.
+        for a in (False, True):
+            fs = AlluxioFileSystem(
+                worker_hosts="w", asynchronous=a, loop=None, skip_instance_cache=True
+            )
+            assert not fs.async_impl
 
 
 def test_fallback_arguments_are_exclusive() -> None:
@@ -105,3 +122,42 @@ def test_pickle_round_trips() -> None:
 def test_repr_hides_password() -> None:
     c = AlluxioClient(etcd_hosts="a", etcd_username="u", etcd_password="secret")
     assert "secret" not in repr(c) and "secret" not in repr(c._core)
+
+
+def test_to_json_and_repr_never_show_a_secret() -> None:
+    fs = AlluxioFileSystem(
+        etcd_hosts="127.0.0.1:1",
+        etcd_username="u",
+        etcd_password="pw-etcd-123",
+        target_protocol="memory",
+        target_options={},
+        skip_instance_cache=True,
+    )
+    s3 = AlluxioFileSystem(
+        worker_hosts="w",
+        target_protocol="s3",
+        target_options={"key": "id", "secret": "pw-etcd-123"},
+        skip_instance_cache=True,
+    )
+    for f in (fs, s3):
+        for text in (f.to_json(), f.to_json(include_password=False), repr(f), str(f.to_dict())):
+            assert "pw-etcd-123" not in text
+    assert fs.to_dict()["etcd_password"] == "***"
+    assert fs.to_dict()["etcd_username"] == "u"
+    assert s3.to_dict()["target_options"] == {"key": "id", "secret": "***"}
+
+
+def test_sign_is_the_under_storages() -> None:
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class Signing(MemoryFileSystem):  # type: ignore[misc]
+        def sign(self, path: str, expiration: int = 100, **kwargs: object) -> str:
+            return f"signed:{path}:{expiration}"
+
+    fs = AlluxioFileSystem(worker_hosts="w", fs=Signing(), skip_instance_cache=True)
+    assert fs.sign("bucket/key", expiration=7) == "signed:memory://bucket/key:7"
+    plain = AlluxioFileSystem(worker_hosts="w", fs=MemoryFileSystem(), skip_instance_cache=True)
+    with pytest.raises(NotImplementedError):
+        plain.sign("bucket/key")
+    with pytest.raises(NotImplementedError, match="target_protocol"):
+        AlluxioFileSystem(worker_hosts="w", skip_instance_cache=True).sign("s3://b/k")

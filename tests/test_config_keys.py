@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from alluxiofs import AlluxioFileSystem, _core
+from alluxiofs import _core
 from alluxiofs.client import CLIENT_ARGS, AlluxioClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,10 +97,6 @@ def test_declaration_shape() -> None:
     ("make", "owner"),
     [
         (lambda **kw: AlluxioClient(worker_hosts="w", **kw), "AlluxioClient"),
-        (
-            lambda **kw: AlluxioFileSystem(worker_hosts="w", skip_instance_cache=True, **kw),
-            "AlluxioFileSystem",
-        ),
         (lambda **kw: _core.Client(worker_hosts="w", **kw), "Client"),
     ],
 )

@@ -5,7 +5,6 @@ it read. The Ray example joins the session's Ray instance."""
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from alluxiofs.local_cluster import LocalCluster
 from tests import test_seed_examples as seed
+from tests.conftest import cluster_over
 
 ray_session = seed.ray_session  # the session's Ray instance, shared
 
@@ -46,10 +46,7 @@ def example_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def example_cluster(example_data: Path) -> Iterator[LocalCluster]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed")
-    with LocalCluster(str(example_data), workers=2, start_etcd=True) as cluster:
-        yield cluster
+    yield from cluster_over(example_data)
 
 
 def run(script: str, *args: str, timeout: float = 120) -> str:

@@ -31,9 +31,8 @@ from alluxiofs import AlluxioFileSystem
 from alluxiofs.local_cluster import LocalCluster
 from tests import test_seed_examples as seed
 
-# The seed module's fixtures, shared: moto (module-scoped: one per module) and
-# the session's Ray instance.
-moto = seed.moto
+# The seed module's fixtures, shared: s3_env (module-scoped, over conftest's
+# moto: one per module) and the session's Ray instance.
 s3_env = seed.s3_env
 ray_session = seed.ray_session
 

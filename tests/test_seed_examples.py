@@ -12,10 +12,6 @@ import io
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import warnings
 from typing import Any, Iterator
 
@@ -23,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alluxiofs.etcd_process import EtcdProcess, free_port
+from alluxiofs.etcd_process import EtcdProcess
 from alluxiofs.local_cluster import LocalCluster
 
 RAY_MISSING = "ray[data] is not installed (it is in requirements-dev.txt)"
@@ -99,36 +95,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which(
-        "moto_server"
-    )
-    if exe is None:
-        pytest.fail("moto_server is not installed (pip install 'moto[server]')")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,8 @@ class ReadAhead:
 
 
 class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
-    """A read-only file on Alluxio (``mode="rb"``). ``path`` is the full UFS URL."""
+    """A read-only file on Alluxio (``mode="rb"``). ``path`` is its fsspec
+    name (what ``ls`` lists), ``url`` the under-storage URL Alluxio knows."""
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         mode: str = "rb",
         block_size: Any = "default",
         cache_type: str = "readahead",
+        url: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         if block_size == "default" or block_size is None:
@@ -83,6 +85,11 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         super().__init__(
             fs, path, mode=mode, block_size=block_size, cache_type=cache_type, **kwargs
         )
+        #: The under-storage URL read (``path`` is the fsspec name).
+        self.url: str = url or fs.ufs_path(path)
+        #: The cache object made here: one put in its place (fsspec's
+        #: ``blockcache::`` swaps in its own) must see every read.
+        self._own_cache = self.cache
         #: Adaptive read-ahead, with the local cache on; made by the first
         #: read that stops short of the end (a loader reading a small file
         #: whole never needs one).
@@ -93,11 +100,11 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         if self._ahead is None:
             if end >= self.size or not self.fs.client.local_cache:
                 return
-            self._ahead = ReadAhead(self.fs, self.path, self.size)
+            self._ahead = ReadAhead(self.fs, self.url, self.size)
         self._ahead.read(start, end)
 
     def _fetch_range(self, start: int, end: int) -> bytes:
-        data: bytes = self.fs._read(self.path, start, end, self.size)
+        data: bytes = self.fs._read(self.url, start, end, self.size)
         self._read_ahead(start, start + len(data))
         return data
 
@@ -113,14 +120,23 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         # goes straight too: through the read-ahead cache it would be copied
         # once more when sliced out (30 us of a 512 KiB local-cache hit).
         rest = self.loc + length >= self.size
-        if (length < self.blocksize and not rest) or self.mode != "rb" or self.closed:
+        if (
+            (length < self.blocksize and not rest)
+            or self.mode != "rb"
+            or self.closed
+            or self.cache is not self._own_cache
+        ):
             data: bytes = super().read(length)
             return data
         return self.read_buffer(length)
 
     def read_buffer(self, nbytes: int = -1) -> bytes:
         """Reads ``nbytes`` (all remaining if negative) straight from Alluxio,
-        bypassing the read-ahead cache: what PyArrow's ``PythonFile`` calls."""
+        bypassing the read-ahead cache: what PyArrow's ``PythonFile`` calls.
+        A cache someone put in place of ours (``blockcache::``) is used."""
+        if self.cache is not self._own_cache:
+            data: bytes = super().read(nbytes)
+            return data
         end = self.size if nbytes < 0 else min(self.loc + nbytes, self.size)
         if end <= self.loc:
             return b""
@@ -134,7 +150,11 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         n = min(len(view), self.size - self.loc)
         if n <= 0:
             return 0
-        got: int = self.fs._readinto(self.path, self.loc, view, n, self.size)
+        if self.cache is not self._own_cache:
+            data = super().read(n)
+            view[: len(data)] = data
+            return len(data)
+        got: int = self.fs._readinto(self.url, self.loc, view, n, self.size)
         self._read_ahead(self.loc, self.loc + got)
         self.loc += got
         return got
@@ -144,12 +164,23 @@ class AlluxioWriteFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file being written (``mode="wb"``): buffered, written whole on close,
     so the under storage never sees a partial file."""
 
-    def __init__(self, fs: AlluxioFileSystem, path: str, mode: str = "wb", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fs: AlluxioFileSystem,
+        path: str,
+        mode: str = "wb",
+        url: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("cache_type", None)
         block_size = kwargs.pop("block_size", None)
         if block_size in (None, "default"):
             block_size = DEFAULT_BLOCK_SIZE
         super().__init__(fs, path, mode=mode, block_size=block_size, **kwargs)
+        #: The under-storage URL written (``path`` is the fsspec name).
+        self.url: str = url or fs.ufs_path(path)
+        #: What a transaction holds back until it commits.
+        self._pending: Optional[bytes] = None
 
     def _initiate_upload(self) -> None:
         pass
@@ -157,8 +188,23 @@ class AlluxioWriteFile(AbstractBufferedFile):  # type: ignore[misc]
     def _upload_chunk(self, final: bool = False) -> Optional[bool]:
         if not final:
             return False  # keep buffering: one write of the whole file on close
-        self.fs._write(self.path, self.buffer.getvalue())
+        if self.autocommit:
+            self.fs._write(self.url, self.buffer.getvalue())
+        else:
+            # In a transaction: written by commit(), dropped by discard().
+            self._pending = self.buffer.getvalue()
         return True
+
+    def commit(self) -> None:
+        """Writes the file held back by a transaction (``autocommit=False``)."""
+        data = self._pending
+        if data is not None:
+            self.fs._write(self.url, data)
+            self._pending = None
+
+    def discard(self) -> None:
+        """Drops the file held back by a transaction: nothing is written."""
+        self._pending = None
 
 
 def buffer_address(view: memoryview, n: int) -> tuple[Any, int]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
+import hashlib
 import logging
 import os
 import re
 import threading
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 import fsspec
 from fsspec import AbstractFileSystem
 from fsspec.registry import known_implementations
 from fsspec.registry import registry as fsspec_registry
+from fsspec.utils import stringify_path
 
 from alluxiofs import _core
 from alluxiofs.client import AlluxioClient
@@ -36,6 +41,98 @@ _URL_NAMED = ("LocalFileSystem", "S3FileSystem", "GCSFileSystem")
 #: Under-storage classes made lazily -> the protocol their ``unstrip_protocol``
 #: puts in front of a path without a scheme.
 _LAZY_UFS = {"s3fs.S3FileSystem": "s3", "gcsfs.GCSFileSystem": "gs"}
+
+
+#: Unknown keyword names already warned about (once per process each).
+_WARNED_KEYS: Set[str] = set()
+
+
+def _drop_unknown(owner: str, kwargs: Dict[str, Any]) -> None:
+    """Removes keywords that are no client option from ``kwargs``, warning
+    once per name: fsspec clients (Hugging Face ``datasets``, zarr) pass
+    ``storage_options`` with keys of their own, which must not fail."""
+    for name in [k for k in kwargs if not _is_client_key(owner, k)]:
+        kwargs.pop(name)
+        if name not in _WARNED_KEYS:
+            _WARNED_KEYS.add(name)
+            warnings.warn(
+                f"{owner}: ignoring unknown argument {name!r} "
+                f"(valid: {', '.join(_core.CLIENT_ARGS)})",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
+def _is_client_key(owner: str, name: str) -> bool:
+    try:
+        _core._check_client_kwargs(owner, [name])
+    except TypeError:
+        return False
+    return True
+
+
+class _ClassOrInstance:
+    """Like ``classmethod``, passing the instance too (``None`` when called
+    on the class): fsspec calls ``_strip_protocol`` on both, and only an
+    instance knows its under storage's naming."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        return functools.partial(self.func, owner, obj)
+
+
+def _strip_name(cls: Any, fs: Optional[AlluxioFileSystem], path: Any) -> Any:
+    """The fsspec name of ``path``. On an instance every accepted
+    spelling of a file gives the one name ``ls``/``find``/``info``
+    return: ``alluxiofs://`` dropped, a URL of the under storage's scheme
+    in its own convention (``/abs/path``, ``bucket/key``); a URL of
+    another scheme stays a URL. On the class only ``alluxiofs://`` and
+    trailing slashes go (fsspec's URL parsing; the instance finishes)."""
+    if isinstance(path, (list, tuple)):
+        return [cls._strip_protocol(p) if fs is None else fs._strip_protocol(p) for p in path]
+    path = stringify_path(path)
+    if path.startswith(_OWN_PREFIX):
+        path = path[len(_OWN_PREFIX) :]
+    if fs is not None:
+        return fs._name_of(path)
+    local = _local_name(path)
+    if local is not None:
+        return local
+    if len(path) > 1 and not path.endswith("://"):
+        path = path.rstrip("/")
+    return path
+
+
+def _local_name(url: str) -> Optional[str]:
+    """The name of a ``file://``/``local://`` URL of an absolute POSIX path
+    (the path, as LocalFileSystem names it), else ``None``."""
+    if os.sep != "/":
+        return None
+    for prefix in ("file://", "local://"):
+        if url.startswith(prefix) and url[len(prefix) : len(prefix) + 1] == "/":
+            return url[len(prefix) :].rstrip("/") or "/"
+    return None
+
+
+#: Option names whose values are secrets (``to_dict``/``to_json`` mask them).
+_SECRET_WORDS = ("password", "secret", "token", "credential")
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every secret option's value replaced by ``"***"``."""
+    if isinstance(value, dict):
+        return {
+            k: "***"
+            if isinstance(k, str) and any(w in k.lower() for w in _SECRET_WORDS) and v
+            else _masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _lazy_scheme(protocol: str) -> Optional[str]:
@@ -94,6 +191,12 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         base_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _FSSPEC_ARGS}
+        # fsspec's async keywords: this filesystem is synchronous
+        # (async_impl False), as LocalFileSystem is; async callers such as
+        # zarr v3 wrap it in fsspec's AsyncFileSystemWrapper.
+        kwargs.pop("asynchronous", None)
+        kwargs.pop("loop", None)
+        _drop_unknown(type(self).__name__, kwargs)
         super().__init__(**base_args)
         if fs is not None and target_protocol is not None:
             raise ValueError("give either target_protocol or fs, not both")
@@ -153,15 +256,16 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ── paths ──
 
-    @classmethod
-    def _strip_protocol(cls, path: Any) -> Any:
-        if isinstance(path, list):
-            return [cls._strip_protocol(p) for p in path]
-        path = str(path)
-        if path.startswith(_OWN_PREFIX):
-            path = path[len(_OWN_PREFIX) :]
-        if len(path) > 1 and not path.endswith("://"):
-            path = path.rstrip("/")
+    _strip_protocol = _ClassOrInstance(_strip_name)
+
+    def _name_of(self, path: str) -> str:
+        """The name of ``path`` (given without ``alluxiofs://``)."""
+        if _SCHEME.match(path):
+            return self._name(path)
+        if self.target_protocol in _LOCAL and not path.startswith("/"):
+            return self._name(self.ufs_path(path))  # relative: made absolute
+        if len(path) > 1:
+            path = path.rstrip("/") or "/"
         return path
 
     def ufs_path(self, path: str) -> str:
@@ -186,7 +290,8 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             path = path[len(_OWN_PREFIX) :]
         if _SCHEME.match(path):
             return path
-        if path.startswith("/") and self.target_protocol in _LOCAL and os.sep == "/":
+        local_target = self.target_protocol in _LOCAL or self.target_protocol is None
+        if path.startswith("/") and local_target and os.sep == "/":
             # What LocalFileSystem.unstrip_protocol makes of an absolute
             # POSIX path, at a tenth of its cost (this is on every open).
             return "file://" + (path.rstrip("/") or "/")
@@ -208,11 +313,31 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def _name(self, ufs_url: str) -> str:
         """The fsspec name of an entry: the under storage's own convention
-        (``bucket/key``, ``/abs/path``), or the URL without one."""
-        if self.fs is not None:
-            name: str = self.fs._strip_protocol(ufs_url)
-            return name
+        (``bucket/key``, ``/abs/path``) for a URL of its scheme, else the
+        URL itself."""
+        scheme = ufs_url.split("://", 1)[0] if "://" in ufs_url else ""
+        if self.target_protocol is None or self.target_protocol in _LOCAL:
+            # Local files are named by their path with or without a local
+            # under storage (as fsspec's URL parsing names them too).
+            local = _local_name(ufs_url)
+            if local is not None:
+                return local
+        if self.target_protocol is not None and scheme in self._ufs_schemes():
+            fs = self.fs
+            if fs is not None:
+                name: str = fs._strip_protocol(ufs_url)
+                return name
+        if len(ufs_url) > 1 and not ufs_url.endswith("://"):
+            ufs_url = ufs_url.rstrip("/")
         return ufs_url
+
+    def _ufs_schemes(self) -> Tuple[str, ...]:
+        """The URL schemes the under storage's filesystem names itself by."""
+        if self._ufs_pending or self._ufs is None:
+            tp = self.target_protocol or ""
+            return ("file", "local") if tp in _LOCAL else (tp,)
+        proto = self._ufs.protocol
+        return (proto,) if isinstance(proto, str) else tuple(proto)
 
     @property
     def _names_from_url(self) -> bool:
@@ -235,11 +360,38 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ── metadata ──
 
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> List[Any]:
+    def ls(self, path: str, detail: bool = True, refresh: bool = False, **kwargs: Any) -> List[Any]:
+        """Entries of the directory ``path`` (or ``path`` itself if a file).
+        Directory listings are kept in fsspec's listings cache
+        (``use_listings_cache``, ``listings_expiry_time``, ``max_paths``, as
+        in s3fs); ``refresh=True`` asks again, and this filesystem's own
+        writes, removes and moves drop what they change."""
+        name = self._strip_protocol(path)
+        if not refresh:
+            cached = self._cached_listing(name)
+            if cached is not None:
+                return cached if detail else [e["name"] for e in cached]
+        entries = self._ls_uncached(path, **kwargs)
+        if not (len(entries) == 1 and entries[0]["name"] == name and entries[0]["type"] == "file"):
+            self.dircache[name] = entries
+        return entries if detail else [e["name"] for e in entries]
+
+    def _cached_listing(self, name: str) -> Optional[List[Dict[str, Any]]]:
+        """``ls`` of ``name`` from the listings cache: its own listing, or
+        its entry in its parent's if it is a file; ``None`` if not known.
+        ``FileNotFoundError`` if the parent's listing lacks it."""
+        out: Optional[List[Dict[str, Any]]] = self._ls_from_cache(name)
+        if out is not None and name not in self.dircache and out[0]["type"] != "file":
+            return None  # a directory seen in its parent: its children are not known
+        return out
+
+    def _ls_uncached(self, path: str, **kwargs: Any) -> List[Dict[str, Any]]:
         url = self.ufs_path(path)
 
         def from_alluxio() -> List[Dict[str, Any]]:
-            if self._names_from_url:
+            # Names computed in Rust are the URL without its scheme: right
+            # for the under storage's own scheme only.
+            if self._names_from_url and url.split("://", 1)[0] in self._ufs_schemes():
                 return self.client._core.list(url, True)
             return [self._info_dict(s) for s in self.client._core.list(url)]
 
@@ -250,10 +402,22 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 return out
             return [e for e in out if not _worker_temp(str(e["name"]))]
 
-        entries = self._fallback.run("ls", from_alluxio, from_ufs)
-        return entries if detail else [e["name"] for e in entries]
+        entries: List[Dict[str, Any]] = self._fallback.run("ls", from_alluxio, from_ufs)
+        return entries
 
     def info(self, path: str, **kwargs: Any) -> Dict[str, Any]:
+        """Details of ``path``; from the listings cache when its parent (or
+        itself, a directory) was listed and is still cached."""
+        name = self._strip_protocol(path)
+        parent = self._parent(name)
+        listing = self.dircache.get(parent) if parent != name else None
+        if listing is not None:
+            for e in listing:
+                if e["name"] == name:
+                    return dict(e)
+            raise FileNotFoundError(name)  # its directory, listed, lacks it
+        if name in self.dircache:
+            return {"name": name, "type": "directory", "size": 0}
         url = self.ufs_path(path)
 
         def from_ufs() -> Dict[str, Any]:
@@ -265,7 +429,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             "info",
             lambda: (
                 self.client._core.info(url, True)
-                if self._names_from_url
+                if self._names_from_url and url.split("://", 1)[0] in self._ufs_schemes()
                 else self._info_dict(self.client._core.info(url))
             ),
             from_ufs,
@@ -277,6 +441,54 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def created(self, path: str) -> datetime.datetime:
         return self.modified(path)
+
+    def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
+        """A signed URL from the under storage's filesystem (e.g. an S3
+        presigned URL): Alluxio has none of its own."""
+        if self.fs is None:
+            raise NotImplementedError(
+                "sign needs an under-storage filesystem (target_protocol or fs)"
+            )
+        url: str = self.fs.sign(self.ufs_path(path), expiration=expiration, **kwargs)
+        return url
+
+    def to_dict(self, *, include_password: bool = True) -> Dict[str, Any]:
+        """fsspec's JSON-able description, with every secret (the etcd
+        password, the under storage's ``secret``/``password``/``token``
+        options) masked whatever ``include_password`` says: it ends up in
+        logs and task graphs. Pickling (Ray, Dask) keeps them."""
+        out: Dict[str, Any] = _masked(super().to_dict(include_password=include_password))
+        return out
+
+    def ukey(self, path: str) -> str:
+        """A key that changes exactly when the file's content may have: its
+        content hash, size and modification time (not cache residency or
+        access time, which change as the cluster's cache warms)."""
+        info = self.info(path)
+        parts = [
+            str(info.get(k, ""))
+            for k in ("content_hash", "ETag", "size", "last_modification_time_ms", "mtime")
+        ]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def checksum(self, path: str) -> int:
+        """The content identity of ``path`` as an integer (see ``ukey``)."""
+        return int(self.ukey(path)[:16], 16)
+
+    def invalidate_cache(self, path: Optional[str] = None) -> None:
+        """Drops cached listings: all of them, or those of ``path`` and its
+        parents (which list it)."""
+        if path is None:
+            self.dircache.clear()
+            return
+        name = self._strip_protocol(path)
+        self.dircache.pop(name, None)
+        while name:
+            parent = self._parent(name)
+            self.dircache.pop(parent, None)
+            if parent == name:
+                break
+            name = parent
 
     # ── reads ──
 
@@ -487,7 +699,8 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 size = self.info(path)["size"]
             return AlluxioFile(
                 self,
-                url,
+                self._strip_protocol(path),
+                url=url,
                 mode="rb",
                 block_size=block_size,
                 cache_options=cache_options,
@@ -497,7 +710,14 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if mode in ("wb", "xb"):
             if mode == "xb" and self.exists(path):
                 raise FileExistsError(f"{path} exists (mode 'xb')")
-            return AlluxioWriteFile(self, url, mode="wb", block_size=block_size)
+            return AlluxioWriteFile(
+                self,
+                self._strip_protocol(path),
+                url=url,
+                mode="wb",
+                block_size=block_size,
+                autocommit=autocommit,
+            )
         raise ValueError(f"mode {mode!r} is not supported (use 'rb', 'wb' or 'xb')")
 
     # ── writes and namespace ──
@@ -510,13 +730,39 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._fallback.run("write", lambda: self.client._core.write(url, data), from_ufs)
         self.invalidate_cache(self._strip_protocol(url))
 
-    def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Writes ``value`` as the whole of ``path``; ``mode="create"``
+        raises ``FileExistsError`` if it exists (checked first, as fsspec
+        does: not atomic against another writer)."""
+        if mode not in ("overwrite", "create"):
+            raise ValueError(f"pipe_file mode {mode!r}: use 'overwrite' or 'create'")
+        if mode == "create" and self.exists(path):
+            raise FileExistsError(f"{path} exists (pipe_file mode 'create')")
+        if self._intrans:
+            # Joins the transaction: written when it ends, if it succeeds.
+            with self.open(path, "wb") as f:
+                f.write(value)
+            return
         self._write(self.ufs_path(path), bytes(value))
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        """Uploads the local file ``lpath`` as ``rpath``; a local directory
+        becomes a directory (what ``put(recursive=True)`` hands over)."""
+        if os.path.isdir(lpath):
+            self.makedirs(rpath, exist_ok=True)
+            return
         with open(lpath, "rb") as f:
             data = f.read()
-        self._write(self.ufs_path(rpath), data)
+        if callback is not None:
+            callback.set_size(len(data))
+        if self._intrans:
+            with self.open(rpath, "wb") as out:
+                out.write(data)
+        else:
+            self._write(self.ufs_path(rpath), data)
+        if callback is not None:
+            # One update: the file goes to the worker in one request.
+            callback.relative_update(len(data))
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         url = self.ufs_path(path)
@@ -525,6 +771,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             lambda: self.client._core.mkdir(url),
             lambda: self.fs.mkdir(url, create_parents=create_parents) if self.fs else None,
         )
+        self.invalidate_cache(path)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         if not exist_ok and self.exists(path):
@@ -541,13 +788,26 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             lambda: self.client._core.touch(url),
             lambda: self.fs.touch(url, truncate=False) if self.fs else None,
         )
+        self.invalidate_cache(path)
 
     def rm(
         self, path: Union[str, List[str]], recursive: bool = False, maxdepth: Optional[int] = None
     ) -> None:
-        for p in [path] if isinstance(path, str) else list(path):
-            self._rm_one(self.ufs_path(p), recursive)
-            self.invalidate_cache(self._strip_protocol(p))
+        """Removes ``path`` (a name, a list, or globs); directories need
+        ``recursive``. Without globs or ``maxdepth`` each path is one request
+        (the worker removes a tree); else the matches are expanded here and
+        removed deepest first."""
+        paths = [path] if isinstance(path, str) else list(path)
+        if maxdepth is None and not any(self._is_glob(str(p)) for p in paths):
+            for p in paths:
+                self._rm_one(self.ufs_path(p), recursive)
+                self.invalidate_cache(p)
+            return
+        for p in reversed(self.expand_path(paths, recursive=recursive, maxdepth=maxdepth)):
+            # A directory may have gone with its last file (S3).
+            with contextlib.suppress(FileNotFoundError):
+                self._rm_one(self.ufs_path(p), False)
+            self.invalidate_cache(p)
 
     def _rm_one(self, url: str, recursive: bool) -> None:
         self._fallback.run(
@@ -573,6 +833,12 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         maxdepth: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
+        if not isinstance(path1, str) or self._is_glob(path1):
+            # Several sources: copied and removed one by one, as fsspec does.
+            super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return
+        if not recursive and self.isdir(path1):
+            raise IsADirectoryError(f"{path1} is a directory (use mv(..., recursive=True))")
         src, dst = self.ufs_path(path1), self.ufs_path(path2)
         self._fallback.run(
             "mv",
@@ -582,12 +848,18 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self.invalidate_cache()
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copies the file ``path1`` to ``path2``; a directory becomes an
+        (empty) directory, as ``cp(recursive=True)`` expects of each path it
+        expanded."""
         src, dst = self.ufs_path(path1), self.ufs_path(path2)
-        self._fallback.run(
-            "copy",
-            lambda: self.client._core.copy(src, dst, False),
-            lambda: self.fs.cp_file(src, dst) if self.fs else None,
-        )
+        try:
+            self._fallback.run(
+                "copy",
+                lambda: self.client._core.copy(src, dst, False),
+                lambda: self.fs.cp_file(src, dst) if self.fs else None,
+            )
+        except IsADirectoryError:
+            self.makedirs(path2, exist_ok=True)
         self.invalidate_cache()
 
     # ── cluster ──

@@ -591,6 +591,15 @@ def _has_thread(pid: int, name: str) -> bool:
     return False
 
 
+def _signal_state(pid: int) -> str:
+    """The signal masks of process ``pid`` (for a failure message)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return " ".join(x.strip() for x in f if x.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError as e:
+        return str(e)
+
+
 def test_ctrl_c_exits_130_quietly(dataset: Path) -> None:
     # An "etcd" that accepts connections and never answers: the command waits.
     with socket.socket() as s:
@@ -602,6 +611,9 @@ def test_ctrl_c_exits_130_quietly(dataset: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=clean_env(),
+            # As from a terminal: a test run started in the background by a
+            # shell has SIGINT ignored, and a child would inherit that.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         ready, _, _ = select.select([s], [], [], 20)  # it is waiting on us
         assert ready
@@ -612,9 +624,11 @@ def test_ctrl_c_exits_130_quietly(dataset: Path) -> None:
         while not _has_thread(p.pid, "alluxiofs-rt") and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
+        sig = _signal_state(p.pid)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
-    assert p.returncode == 130 and out == b"" and err == b"", (p.returncode, out, err)
+    state = (p.returncode, out, err, sig, _signal_state(os.getpid()))
+    assert p.returncode == 130 and out == b"" and err == b"", state
 
 
 def test_fallback_warnings_are_held(dataset: Path) -> None:

@@ -149,6 +149,7 @@ def test_rust_built_entries_match_the_python_ones(afs: AlluxioFileSystem, datase
     url = "file://" + str(dataset)
     for path in (str(dataset), str(dataset / "sub")):
         assert afs.ls(path) == [afs._info_dict(s) for s in afs.client._core.list("file://" + path)]
+    afs.invalidate_cache()  # info straight from the worker, not the listings above
     for name in ("many.bin", "sub", "sub/deeper/b.bin", "empty.bin"):
         assert afs.info(str(dataset / name)) == afs._info_dict(
             afs.client._core.info(f"{url}/{name}")

@@ -686,6 +686,9 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Any:
         url = self.ufs_path(path)
+        # fsspec's open() passes the name already; a URL given straight to
+        # _open is named here.
+        name = self._strip_protocol(path) if "://" in str(path) else str(path)
         if mode == "rb":
             size = kwargs.pop("size", None)
             if size is None and self.client.local_cache:
@@ -699,7 +702,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 size = self.info(path)["size"]
             return AlluxioFile(
                 self,
-                self._strip_protocol(path),
+                name,
                 url=url,
                 mode="rb",
                 block_size=block_size,
@@ -712,7 +715,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 raise FileExistsError(f"{path} exists (mode 'xb')")
             return AlluxioWriteFile(
                 self,
-                self._strip_protocol(path),
+                name,
                 url=url,
                 mode="wb",
                 block_size=block_size,

@@ -145,3 +145,19 @@ def test_put_and_get_report_progress(
     fs.get_file(str(tree / "up.bin"), str(tmp_path / "down.bin"), callback=down)
     assert down.size == 100_000 and down.value == 100_000
     assert (tmp_path / "down.bin").read_bytes() == local.read_bytes()
+
+
+def test_bad_input_names_what_is_wrong(surface_cluster: LocalCluster, tree: Path) -> None:
+    for fs in (make(surface_cluster), make(surface_cluster, local_cache_dir=str(tree / ".lc"))):
+        with pytest.raises(IsADirectoryError):
+            fs.open(str(tree / "sub"), "rb")
+        with pytest.raises(ValueError, match="mode 'ab'"):
+            fs.open(str(tree / "a.txt"), "ab")
+        for bad in (-1, 1.5, "4MB"):
+            with pytest.raises(ValueError, match="block_size"):
+                fs.open(str(tree / "a.txt"), "rb", block_size=bad)
+        with pytest.raises(IsADirectoryError):
+            fs.pipe_file(str(tree / "sub"), b"x")
+        with pytest.raises(ValueError, match="pipe_file mode"):
+            fs.pipe_file(str(tree / "a.txt"), b"x", mode="append")
+    assert (tree / "a.txt").read_bytes() == b"a"  # nothing written was lost

@@ -685,6 +685,11 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         cache_options: Optional[Dict[str, Any]] = None,
         **kwargs: Any,
     ) -> Any:
+        if block_size not in ("default", None) and (
+            not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 0
+        ):
+            # 0 is fsspec's "no read-ahead block".
+            raise ValueError(f"block_size {block_size!r}: give a number of bytes (0: none)")
         url = self.ufs_path(path)
         # fsspec's open() passes the name already; a URL given straight to
         # _open is named here.
@@ -696,10 +701,10 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 size = self._fallback.run(
                     "info",
                     lambda: self.client._core.local_size(url),
-                    lambda: self.info(path)["size"],
+                    lambda: self._file_size(path),
                 )
             if size is None:
-                size = self.info(path)["size"]
+                size = self._file_size(path)
             return AlluxioFile(
                 self,
                 name,
@@ -722,6 +727,14 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 autocommit=autocommit,
             )
         raise ValueError(f"mode {mode!r} is not supported (use 'rb', 'wb' or 'xb')")
+
+    def _file_size(self, path: str) -> int:
+        """The size of the file ``path``; ``IsADirectoryError`` for a directory."""
+        info = self.info(path)
+        if info.get("type") == "directory":
+            raise IsADirectoryError(f"{path} is a directory")
+        size: int = info["size"]
+        return size
 
     # ── writes and namespace ──
 

@@ -81,29 +81,30 @@ where
     T: Send,
 {
     let mut fut = pin!(fut);
+    let mut run = run;
+    // Whether the first poll started requests on the short-call runtime,
+    // which then is the only one that can finish them.
+    let mut on_short = false;
     if run == Run::Inline {
         match short_runtime::poll_once(&mut fut) {
             First::Ready(out) => return out.map_err(to_pyerr),
-            // A miss: its requests started on this thread's short-call
-            // runtime, and only that runtime can finish them.
-            First::Started => {
-                let _counted = exit::enter()?;
-                return finish(py.detach(|| {
-                    let outcome = short_runtime::finish(until_signal(fut));
-                    exit::park_if_exiting();
-                    outcome
-                }));
-            }
+            First::Started => on_short = true,
             First::Unavailable => {
                 if let Some(out) = exec::now_in_runtime(&mut fut).map_err(to_pyerr)? {
                     return out.map_err(to_pyerr);
                 }
+                // Polled in the shared runtime's context: finished there.
+                run = Run::Shared;
             }
         }
     }
     let _counted = exit::enter()?;
     finish(py.detach(|| {
-        let outcome = exec::block_on(run, until_signal(fut));
+        let outcome = if on_short {
+            Ok(short_runtime::finish(until_signal(fut)))
+        } else {
+            exec::block_on(run, until_signal(fut))
+        };
         // Interpreter exit may have begun meanwhile (see `exit`).
         exit::park_if_exiting();
         outcome.unwrap_or_else(|e| Outcome::Done(Err(e)))

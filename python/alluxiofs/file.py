@@ -95,6 +95,11 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         #: whole never needs one).
         self._ahead: Optional[ReadAhead] = None
 
+    @property
+    def _cache_replaced(self) -> bool:
+        """Whether someone put a cache object of their own in place of ours."""
+        return self.cache is not self._own_cache
+
     def _read_ahead(self, start: int, end: int) -> None:
         """Tells the read-ahead that ``[start, end)`` was read."""
         if self._ahead is None:
@@ -124,7 +129,7 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
             (length < self.blocksize and not rest)
             or self.mode != "rb"
             or self.closed
-            or self.cache is not self._own_cache
+            or self._cache_replaced
         ):
             data: bytes = super().read(length)
             return data
@@ -134,7 +139,7 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         """Reads ``nbytes`` (all remaining if negative) straight from Alluxio,
         bypassing the read-ahead cache: what PyArrow's ``PythonFile`` calls.
         A cache someone put in place of ours (``blockcache::``) is used."""
-        if self.cache is not self._own_cache:
+        if self._cache_replaced:
             data: bytes = super().read(nbytes)
             return data
         end = self.size if nbytes < 0 else min(self.loc + nbytes, self.size)
@@ -150,7 +155,7 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         n = min(len(view), self.size - self.loc)
         if n <= 0:
             return 0
-        if self.cache is not self._own_cache:
+        if self._cache_replaced:
             data = super().read(n)
             view[: len(data)] = data
             return len(data)

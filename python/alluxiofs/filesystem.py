@@ -339,6 +339,11 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         proto = self._ufs.protocol
         return (proto,) if isinstance(proto, str) else tuple(proto)
 
+    def _rust_names(self, url: str) -> bool:
+        """Whether the entries of ``url`` may be named in Rust (the URL
+        without its scheme): for the under storage's own scheme only."""
+        return self._names_from_url and url.split("://", 1)[0] in self._ufs_schemes()
+
     @property
     def _names_from_url(self) -> bool:
         """Whether fsspec names are the URL without ``scheme://`` (computed in
@@ -389,9 +394,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         url = self.ufs_path(path)
 
         def from_alluxio() -> List[Dict[str, Any]]:
-            # Names computed in Rust are the URL without its scheme: right
-            # for the under storage's own scheme only.
-            if self._names_from_url and url.split("://", 1)[0] in self._ufs_schemes():
+            if self._rust_names(url):
                 return self.client._core.list(url, True)
             return [self._info_dict(s) for s in self.client._core.list(url)]
 
@@ -429,7 +432,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             "info",
             lambda: (
                 self.client._core.info(url, True)
-                if self._names_from_url and url.split("://", 1)[0] in self._ufs_schemes()
+                if self._rust_names(url)
                 else self._info_dict(self.client._core.info(url))
             ),
             from_ufs,

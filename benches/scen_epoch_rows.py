@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import epoch_loader
@@ -176,10 +175,10 @@ class Epochs:
             "ours (cold local cache) >= 0.9 x ours without it",
             ("ratio", "nocache", 0.9),
         )
-        publish = None
+        page = None
         with ctx.svc.cached_fs(2 * total + 64 * MIB, METADATA_TTL) as (fs, why):
             if fs is not None:
-                publish = self.publish_cost(fs, paths)
+                page = int(fs.client.page_size)
             cols = self.readers(how, fs, ctx.svc.fs("file"))
             per = self.epochs(cols, self.orders[name], k, total)
         if why:
@@ -189,51 +188,29 @@ class Epochs:
         else:
             per["reference"] = [{"error": "pyarrow could not be installed in the reference venv"}]
         self.fill(main, cold, per)
-        if publish is not None:
-            self.cold_bound(cold, per, len(paths), publish)
-
-    def publish_cost(self, fs: Any, paths: Sequence[str]) -> Tuple[float, int]:
-        """What storing a dataset file costs the cache, in seconds per file
-        (measured on up to 64 pages of its first files), and the page size."""
-        page = int(fs.client.page_size)
-        pages: List[int] = []
-        per_file: List[int] = []
-        for p in paths:
-            n = self.sizes[p]
-            per_file.append(-(-n // page))
-            if len(pages) < 64:
-                pages += [min(page, n - o) for o in range(0, n, page)][: 64 - len(pages)]
-        where = os.path.join(fs.storage_options["local_cache_dir"], "bench-publish")
-        secs = publish_cost(where, pages)
-        return secs * sum(per_file) / len(per_file), page
+        if page is not None:
+            self.cold_bound(cold, per, len(paths), page)
 
     def cold_bound(
         self,
         cold: Result,
         per: Dict[str, List[Dict[str, Any]]],
         files: int,
-        publish: Tuple[float, int],
+        page: int,
     ) -> None:
-        """What a cold epoch pays per file on top of no cache, beside what
-        storing a file's pages costs in the cache directory (measured there
-        just before the epochs: create, write and rename per page)."""
+        """What a cold epoch pays per file on top of no cache, beside the
+        time its loaders spent storing pages (``local_cache_store_us``)."""
         ours, nc = per.get("ours", []), per.get("nocache", [])
         if not ours or not nc or "error" in ours[0] or any("error" in x for x in nc):
             return
         extra = (ours[0]["seconds"] - min(x["seconds"] for x in nc)) / files
         stored = ours[0]["stats"].get("local_cache_store_us", 0) / files
-        cost, page = publish
         cold.notes["ours"] = (
             f"epoch 1 costs {extra * 1e6:,.0f} us per file more than no cache (wall, all "
             f"loaders); storing a file's pages took {stored:,.0f} us of that epoch (summed "
-            f"over loaders; a create + write + rename per {page // MIB} MiB page), and "
-            f"{cost * 1e6:,.0f} us per file when measured in the cache directory just before"
+            f"over loaders; a create + write + rename per {page // MIB} MiB page)"
         )
-        cold.detail = {
-            "extra_us_per_file": extra * 1e6,
-            "store_us_per_file": stored,
-            "publish_us_per_file": cost * 1e6,
-        }
+        cold.detail = {"extra_us_per_file": extra * 1e6, "store_us_per_file": stored}
 
     def epochs(
         self, cols: Dict[str, Tuple[Reader, Any, Any]], orders: List[List[str]], k: int, total: int
@@ -311,22 +288,3 @@ class Epochs:
                 r.skip(col, next((x.notes[col] for x in rows if col in x.notes), "no result"))
         for c in COLUMNS[1:]:
             r.skip(c, "n/a: not a client of the workers" if c != "reference" else "n/a: no stats")
-
-
-def publish_cost(where: str, sizes: Sequence[int]) -> float:
-    """Seconds per file to create, fill and rename files of ``sizes`` in the
-    new directory ``where`` (what the local cache does to store a page).
-    The files stay: removing them would slow the next creates there (ext4
-    without a journal scans inodes deleted in the last 30 s)."""
-    os.makedirs(os.path.join(where, "pages"))
-    data = os.urandom(max(sizes))
-    t = time.perf_counter()
-    for i, n in enumerate(sizes):
-        tmp = os.path.join(where, f"t{i}")
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        try:
-            os.write(fd, data[:n])
-        finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(where, "pages", str(i)))
-    return (time.perf_counter() - t) / len(sizes)

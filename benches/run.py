@@ -72,6 +72,7 @@ import datagen
 import limit_client
 import reference
 import report
+import scen_async
 import scen_data
 import scen_epoch
 import scen_hedge
@@ -91,9 +92,10 @@ SCENARIOS: Dict[str, Callable[..., None]] = {
     "M1": scen_misc.m1,
     "H1": scen_hedge.h1,
     "E1": scen_epoch.e1,
+    "A1": scen_async.a1,
 }
 #: Scenarios that never run the limit client (no cargo build for them alone).
-NO_LIMIT = {"M1", "H1", "E1"}
+NO_LIMIT = {"M1", "H1", "E1", "A1"}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

@@ -90,13 +90,13 @@ def test_the_filesystem_warns_once_on_unknown_keywords_and_takes_fsspecs() -> No
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AlluxioFileSystem(worker_hosts="w", bogus_key_1=2, skip_instance_cache=True)
-        # fsspec's generic keywords are no surprise; a synchronous
-        # filesystem takes asynchronous=True as LocalFileSystem does.
+        # fsspec's generic keywords are no surprise; asynchronous=True
+        # asks for the async API (tests/test_async.py).
         for a in (False, True):
             fs = AlluxioFileSystem(
                 worker_hosts="w", asynchronous=a, loop=None, skip_instance_cache=True
             )
-            assert not fs.async_impl
+            assert fs.async_impl is a
 
 
 def test_fallback_arguments_are_exclusive() -> None:

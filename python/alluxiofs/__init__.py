@@ -8,6 +8,7 @@ servers use; ``AlluxioClient`` drives distributed load jobs.
 import os as _os
 
 from alluxiofs import _core
+from alluxiofs.aio import AsyncAlluxioFileSystem
 from alluxiofs.client import AlluxioClient
 from alluxiofs.exceptions import (
     AlluxioError,
@@ -30,6 +31,7 @@ __all__ = [
     "AlluxioFile",
     "AlluxioFileSystem",
     "AlluxioTimeoutError",
+    "AsyncAlluxioFileSystem",
     "EtcdAuthError",
     "EtcdConnectionError",
     "EtcdError",

@@ -2,6 +2,7 @@
 
 from typing import (
     Any,
+    Awaitable,
     Dict,
     Iterable,
     List,
@@ -174,6 +175,22 @@ class Client:
         """Renames ``src`` to ``dst``."""
     def copy(self, src: str, dst: str, recursive: bool = False) -> None:
         """Copies ``src`` to ``dst``."""
+    def read_async(
+        self, path: str, start: int = 0, end: Optional[int] = None, size: Optional[int] = None
+    ) -> Awaitable[bytes]:
+        """``read`` as an awaitable (call from a coroutine)."""
+    def info_async(self, path: str, fsspec: bool = False) -> Awaitable[Dict[str, Any]]:
+        """``info`` as an awaitable."""
+    def list_async(self, path: str, fsspec: bool = False) -> Awaitable[List[Dict[str, Any]]]:
+        """``list`` as an awaitable."""
+    def write_async(self, path: str, data: bytes) -> Awaitable[None]:
+        """``write`` as an awaitable."""
+    def mkdir_async(self, path: str) -> Awaitable[None]:
+        """``mkdir`` as an awaitable."""
+    def remove_async(self, path: str, recursive: bool = False) -> Awaitable[None]:
+        """``remove`` as an awaitable."""
+    def copy_async(self, src: str, dst: str, recursive: bool = False) -> Awaitable[None]:
+        """``copy`` as an awaitable."""
     def load(self, path: str, op: str) -> Dict[str, Any]:
         """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
     def local_size(self, path: str) -> int:

@@ -8,12 +8,13 @@ at WARNING, counted, and the same operation runs on the under storage.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import threading
 from collections import Counter
-from typing import Any, Callable, Dict, Optional, Set, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Optional, Set, Tuple, TypeVar
 
 logger = logging.getLogger("alluxiofs")
 
@@ -56,13 +57,28 @@ class Fallback:
         """``alluxio()``, or ``ufs()`` if it fails on the Alluxio side."""
         try:
             return alluxio()
-        except AUTHORITATIVE:
-            raise
         except (OSError, TimeoutError) as e:
-            if e.errno in AUTHORITATIVE_ERRNOS or self._ufs() is None:
-                raise
-            self.note(op, e)
+            self._decide(op, e)
         return ufs()
+
+    async def run_async(
+        self, op: str, alluxio: Callable[[], Awaitable[T]], ufs: Callable[[], T]
+    ) -> T:
+        """:meth:`run` for an awaitable: ``await alluxio()``, or ``ufs()`` on
+        a thread of the loop's default executor (the under-storage
+        filesystem's API is synchronous) if it fails on the Alluxio side."""
+        try:
+            return await alluxio()
+        except (OSError, TimeoutError) as e:
+            self._decide(op, e)
+        return await asyncio.get_running_loop().run_in_executor(None, ufs)
+
+    def _decide(self, op: str, e: OSError) -> None:
+        """Re-raises ``e`` (being handled) unless the under storage should
+        answer instead; then counts and logs the fallback."""
+        if isinstance(e, AUTHORITATIVE) or e.errno in AUTHORITATIVE_ERRNOS or self._ufs() is None:
+            raise e
+        self.note(op, e)
 
     def note(self, op: str, e: BaseException) -> None:
         """Counts a fallback and logs its kind once."""

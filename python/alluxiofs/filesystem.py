@@ -24,6 +24,7 @@ from alluxiofs.client import AlluxioClient
 from alluxiofs.fallback import AUTHORITATIVE, Fallback
 from alluxiofs.file import AlluxioFile, AlluxioWriteFile, buffer_address
 from alluxiofs.prefetch import Prefetch
+from alluxiofs.ranges import RangePlan, by_path
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,15 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     protocol: Union[str, Tuple[str, ...]] = "alluxiofs"
     root_marker = ""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> AlluxioFileSystem:
+        # fsspec's way to ask for the async API (zarr v3 always does):
+        # ``fsspec.filesystem("alluxiofs", asynchronous=True)``.
+        if cls is AlluxioFileSystem and kwargs.get("asynchronous"):
+            from alluxiofs.aio import AsyncAlluxioFileSystem
+
+            cls = AsyncAlluxioFileSystem
+        return super().__new__(cls)  # type: ignore[no-any-return]
+
     def __init__(
         self,
         etcd_hosts: Optional[str] = None,
@@ -191,13 +201,14 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         base_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _FSSPEC_ARGS}
-        # fsspec's async keywords: this filesystem is synchronous
-        # (async_impl False), as LocalFileSystem is; async callers such as
-        # zarr v3 wrap it in fsspec's AsyncFileSystemWrapper.
+        # fsspec's async keywords: asynchronous=True made this an
+        # AsyncAlluxioFileSystem already (see __new__), which took them.
         kwargs.pop("asynchronous", None)
         kwargs.pop("loop", None)
         _drop_unknown(type(self).__name__, kwargs)
-        super().__init__(**base_args)
+        # Not super(): in AsyncAlluxioFileSystem that would be
+        # AsyncFileSystem.__init__, which starts fsspec's I/O thread.
+        AbstractFileSystem.__init__(self, **base_args)
         if fs is not None and target_protocol is not None:
             raise ValueError("give either target_protocol or fs, not both")
         if target_options is not None and target_protocol is None:
@@ -398,29 +409,25 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 return self.client._core.list(url, True)
             return [self._info_dict(s) for s in self.client._core.list(url)]
 
-        def from_ufs() -> List[Dict[str, Any]]:
-            assert self.fs is not None
-            out: List[Dict[str, Any]] = self.fs.ls(url, detail=True, **kwargs)
-            if self.target_protocol not in ("file", "local"):
-                return out
-            return [e for e in out if not _worker_temp(str(e["name"]))]
-
-        entries: List[Dict[str, Any]] = self._fallback.run("ls", from_alluxio, from_ufs)
+        entries: List[Dict[str, Any]] = self._fallback.run(
+            "ls", from_alluxio, lambda: self._ufs_ls(url, **kwargs)
+        )
         return entries
+
+    def _ufs_ls(self, url: str, **kwargs: Any) -> List[Dict[str, Any]]:
+        """The under storage's listing of ``url``, without worker temp files."""
+        assert self.fs is not None
+        out: List[Dict[str, Any]] = self.fs.ls(url, detail=True, **kwargs)
+        if self.target_protocol not in ("file", "local"):
+            return out
+        return [e for e in out if not _worker_temp(str(e["name"]))]
 
     def info(self, path: str, **kwargs: Any) -> Dict[str, Any]:
         """Details of ``path``; from the listings cache when its parent (or
         itself, a directory) was listed and is still cached."""
-        name = self._strip_protocol(path)
-        parent = self._parent(name)
-        listing = self.dircache.get(parent) if parent != name else None
-        if listing is not None:
-            for e in listing:
-                if e["name"] == name:
-                    return dict(e)
-            raise FileNotFoundError(name)  # its directory, listed, lacks it
-        if name in self.dircache:
-            return {"name": name, "type": "directory", "size": 0}
+        known = self._cached_info(path)
+        if known is not None:
+            return known
         url = self.ufs_path(path)
 
         def from_ufs() -> Dict[str, Any]:
@@ -437,6 +444,21 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             ),
             from_ufs,
         )
+
+    def _cached_info(self, path: str) -> Optional[Dict[str, Any]]:
+        """``info`` of ``path`` from the listings cache, or ``None`` if it
+        does not know; ``FileNotFoundError`` if its parent's listing lacks it."""
+        name = self._strip_protocol(path)
+        parent = self._parent(name)
+        listing = self.dircache.get(parent) if parent != name else None
+        if listing is not None:
+            for e in listing:
+                if e["name"] == name:
+                    return dict(e)
+            raise FileNotFoundError(name)  # its directory, listed, lacks it
+        if name in self.dircache:
+            return {"name": name, "type": "directory", "size": 0}
+        return None
 
     def modified(self, path: str) -> datetime.datetime:
         mtime: datetime.datetime = self.info(path)["mtime"]
@@ -577,16 +599,7 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             paths = self.expand_path(path)
         if len(paths) == 1 and isinstance(path, str) and not self._is_glob(path) and not recursive:
             return self.cat_file(paths[0], **kwargs)
-        results = self._read_many([(p, 0, None) for p in paths])
-        out: Dict[str, Any] = {}
-        for p, r in zip(paths, results):
-            if isinstance(r, BaseException):
-                if on_error == "raise":
-                    raise r
-                if on_error == "omit":
-                    continue
-            out[p] = r
-        return out
+        return by_path(paths, self._read_many([(p, 0, None) for p in paths]), on_error)
 
     @staticmethod
     def _is_glob(path: str) -> bool:
@@ -635,49 +648,8 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         on_error: str = "return",
         **kwargs: Any,
     ) -> List[Any]:
-        n = len(paths)
-        starts_l = starts if isinstance(starts, list) else [starts] * n
-        ends_l = ends if isinstance(ends, list) else [ends] * n
-        if len(starts_l) != n or len(ends_l) != n:
-            raise ValueError("paths, starts and ends must have the same length")
-        gap = MAX_GAP if max_gap is None else max_gap
-
-        def plain(i: int) -> bool:
-            s, e = starts_l[i], ends_l[i]
-            return s is not None and e is not None and s >= 0 and e >= 0
-
-        # Ranges of one file with plain bounds that lie within `gap` of each
-        # other become one read; the rest are read as given.
-        order = sorted(range(n), key=lambda i: (paths[i], not plain(i), starts_l[i] or 0))
-        reqs: List[List[Any]] = []  # [path, start, end, mergeable]
-        where: List[Any] = [None] * n
-        for i in order:
-            p, s, e = paths[i], starts_l[i], ends_l[i]
-            if s is not None and e is not None and plain(i):
-                last = reqs[-1] if reqs else None
-                if last is not None and last[3] and last[0] == p and s <= last[2] + gap:
-                    last[2] = max(last[2], e)
-                else:
-                    reqs.append([p, s, max(s, e), True])
-                where[i] = (len(reqs) - 1, s, max(s, e))
-            else:
-                reqs.append([p, s or 0, e, False])
-                where[i] = (len(reqs) - 1, None, None)
-        results = self._read_many([(r[0], r[1], r[2]) for r in reqs])
-        out: List[Any] = []
-        for i in range(n):
-            r_i, s, e = where[i]
-            data = results[r_i]
-            if isinstance(data, BaseException):
-                if on_error == "raise":
-                    raise data
-                out.append(data)
-            elif s is None:
-                out.append(data)
-            else:
-                base = reqs[r_i][1]
-                out.append(data[s - base : e - base])
-        return out
+        plan = RangePlan(paths, starts, ends, MAX_GAP if max_gap is None else max_gap)
+        return plan.results(self._read_many(plan.reads), on_error)
 
     def _open(
         self,

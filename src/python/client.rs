@@ -7,6 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::aio::{self, Out};
 use super::blocking::{run_as, run_blocking, run_blocking_small};
 use super::client_io;
 use super::config;
@@ -220,6 +221,103 @@ impl PyClient {
     fn copy(&self, py: Python<'_>, src: String, dst: String, recursive: bool) -> PyResult<()> {
         let core = self.core(py)?;
         run_blocking(py, async move { core.copy(&src, &dst, recursive).await })
+    }
+
+    /// `read` as an awaitable: resolves to `bytes`.
+    #[pyo3(signature = (path, start=0, end=None, size=None))]
+    fn read_async<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        start: i64,
+        end: Option<i64>,
+        size: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(py, async move {
+            let data = core.reader().read_slice(&path, start, end, size).await?;
+            Ok(Out::Bytes(data))
+        })
+    }
+
+    /// `info` as an awaitable.
+    #[pyo3(signature = (path, fsspec=false))]
+    fn info_async<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        fsspec: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(py, async move {
+            Ok(Out::Status(Box::new(core.info(&path).await?), fsspec))
+        })
+    }
+
+    /// `list` as an awaitable.
+    #[pyo3(signature = (path, fsspec=false))]
+    fn list_async<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        fsspec: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(py, async move {
+            Ok(Out::Statuses(core.list(&path).await?, fsspec))
+        })
+    }
+
+    /// `write` as an awaitable (the bytes are copied first).
+    fn write_async<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        data: &[u8],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        let data = bytes::Bytes::copy_from_slice(data);
+        aio::awaitable(py, async move {
+            core.write(&path, data).await.map(|()| Out::Unit)
+        })
+    }
+
+    /// `mkdir` as an awaitable.
+    fn mkdir_async<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(
+            py,
+            async move { core.mkdir(&path).await.map(|()| Out::Unit) },
+        )
+    }
+
+    /// `remove` as an awaitable.
+    #[pyo3(signature = (path, recursive=false))]
+    fn remove_async<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        recursive: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(py, async move {
+            core.remove(&path, recursive).await.map(|()| Out::Unit)
+        })
+    }
+
+    /// `copy` as an awaitable.
+    #[pyo3(signature = (src, dst, recursive=false))]
+    fn copy_async<'py>(
+        &self,
+        py: Python<'py>,
+        src: String,
+        dst: String,
+        recursive: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let core = self.core(py)?;
+        aio::awaitable(py, async move {
+            core.copy(&src, &dst, recursive).await.map(|()| Out::Unit)
+        })
     }
 
     /// A load-job call (`op` = submit, progress or stop) on the owner of `path`;

@@ -1,5 +1,6 @@
 //! The `alluxiofs._core` extension module. Only this directory uses PyO3.
 
+mod aio;
 mod alloc;
 mod blocking;
 mod cache;

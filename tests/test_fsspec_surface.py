@@ -161,3 +161,29 @@ def test_bad_input_names_what_is_wrong(surface_cluster: LocalCluster, tree: Path
         with pytest.raises(ValueError, match="pipe_file mode"):
             fs.pipe_file(str(tree / "a.txt"), b"x", mode="append")
     assert (tree / "a.txt").read_bytes() == b"a"  # nothing written was lost
+
+
+def test_free_drops_cached_pages_and_keeps_the_files(
+    surface_cluster: LocalCluster, tree: Path
+) -> None:
+    fs = make(surface_cluster)
+    files = ["a.txt", "b.bin", "sub/c.txt", "sub/deep/d.txt"]
+    for f in files:
+        fs.cat_file(str(tree / f))
+
+    def cached(f: str) -> int:
+        fs.invalidate_cache()
+        pct: int = fs.info(str(tree / f))["in_alluxio_percentage"]
+        return pct
+
+    assert [cached(f) for f in files] == [100] * 4
+    fs.free(str(tree / "a.txt"))
+    assert [cached(f) for f in files] == [0, 100, 100, 100]
+    fs.free(str(tree / "sub"))
+    assert [cached(f) for f in files] == [0, 100, 0, 0]
+    fs.free(str(tree))
+    assert [cached(f) for f in files] == [0] * 4
+    assert (tree / "sub" / "deep" / "d.txt").read_bytes() == b"d"  # the UFS is untouched
+    assert fs.cat_file(str(tree / "b.bin")) == b"bb"
+    with pytest.raises(PermissionError):
+        fs.free("file:///etc")  # outside the workers' under storage

@@ -191,6 +191,9 @@ class Client:
         """``remove`` as an awaitable."""
     def copy_async(self, src: str, dst: str, recursive: bool = False) -> Awaitable[None]:
         """``copy`` as an awaitable."""
+    def free(self, path: str) -> int:
+        """Drops the cached pages of the file or tree ``path`` from every
+        worker; returns how many workers were asked."""
     def load(self, path: str, op: str) -> Dict[str, Any]:
         """A load-job call (``submit``, ``progress`` or ``stop``) on the owner of ``path``."""
     def local_size(self, path: str) -> int:

@@ -855,6 +855,13 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ── cluster ──
 
+    def free(self, path: str) -> None:
+        """Drops the cached pages of ``path`` (a file, or every file under a
+        directory) from every worker; the under storage is not touched, and
+        the next read fetches from it again. Raises if a worker cannot be
+        asked (there is no under-storage fallback for a cache operation)."""
+        self.client._core.free(self.ufs_path(path))
+
     def locate(self, path: str, n: int = 1) -> List[Dict[str, Any]]:
         """The ``n`` workers that own ``path``, in ring order, as
         ``{"host", "http_port", "identity"}`` dicts."""

@@ -106,6 +106,37 @@ impl ClientCore {
         done
     }
 
+    /// Drops the cached pages of the file or tree `path` from every worker,
+    /// leaving the under storage alone (`POST /v1/rm` with
+    /// `remove_alluxio_only=True`, docs/protocol.md §5.14). Every worker is
+    /// asked, not only the owner: pages read during a failover sit on
+    /// another worker, and each worker drops those of every file under a
+    /// directory it holds. Returns how many workers were asked; the first
+    /// error, after all were asked.
+    pub async fn free(&self, path: &str) -> Result<usize> {
+        let q = format!(
+            "/v1/rm/{}?ufsFullPath={}&recursive=True&recursiveAlias=True&sync_parent_next_time=False\
+             &remove_unchecked_option=False&remove_alluxio_only=True&delete_mount_point=False",
+            path_id(path),
+            template_encode(path)
+        );
+        let ring = self.membership().ring().await?;
+        let workers = ring.workers();
+        let asked = workers.iter().map(|w| {
+            let q = q.clone();
+            async move {
+                let _permit = self.limit.acquire().await.expect("semaphore never closed");
+                self.http.send(w, reqwest::Method::POST, &q, None).await
+            }
+        });
+        let answers = futures::future::join_all(asked).await;
+        self.changed(path);
+        answers
+            .into_iter()
+            .find_map(std::result::Result::err)
+            .map_or(Ok(workers.len()), Err)
+    }
+
     /// `GET /v1/load?path&opType=...` on the owner of `path`.
     pub async fn load_op(&self, path: &str, op: &str) -> Result<LoadResponse> {
         let verbose = if op == "stop" { "" } else { "&verbose=true" };

@@ -320,6 +320,13 @@ impl PyClient {
         })
     }
 
+    /// Drops the cached pages of the file or tree `path` from every worker
+    /// (the under storage is untouched); returns how many workers were asked.
+    fn free(&self, py: Python<'_>, path: String) -> PyResult<usize> {
+        let core = self.core(py)?;
+        run_blocking(py, async move { core.free(&path).await })
+    }
+
     /// A load-job call (`op` = submit, progress or stop) on the owner of `path`;
     /// returns the worker's JSON answer as a dict.
     fn load(&self, py: Python<'_>, path: String, op: String) -> PyResult<Py<PyAny>> {

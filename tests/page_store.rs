@@ -41,6 +41,7 @@ fn meta() -> FileMeta {
         length: 2500,
         mtime_ms: 1_700_000_000_000,
         content_hash: "0cc175b9c0f1b6a831c399e269772661".into(),
+        ctime_ms: 1_690_000_000_000,
     }
 }
 

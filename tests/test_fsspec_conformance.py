@@ -172,3 +172,6 @@ def test_s3_names_round_trip(s3_cluster: LocalCluster, moto: str) -> None:
     with fs.open(f"s3://{BUCKET}/names/d/f.txt") as f:
         assert f.path == f"{BUCKET}/names/d/f.txt" and f.read() == b"x"
     assert fs.info(f"{BUCKET}/names/d/f.txt")["name"] == f"{BUCKET}/names/d/f.txt"
+    # S3 keeps no creation time: none is made up from the modification time.
+    with pytest.raises(NotImplementedError, match="creation time"):
+        fs.created(f"{BUCKET}/names/d/f.txt")

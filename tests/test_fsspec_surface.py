@@ -187,3 +187,24 @@ def test_free_drops_cached_pages_and_keeps_the_files(
     assert fs.cat_file(str(tree / "b.bin")) == b"bb"
     with pytest.raises(PermissionError):
         fs.free("file:///etc")  # outside the workers' under storage
+
+
+def test_created_is_the_under_storages_birth_time(
+    surface_cluster: LocalCluster, tree: Path
+) -> None:
+    import datetime
+    import os
+    import time
+
+    p = tree / "born.txt"
+    before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=2)
+    p.write_bytes(b"1")
+    os.utime(p, (time.time() + 3600, time.time() + 3600))  # modified an hour "later"
+    fs = make(surface_cluster)
+    try:
+        created = fs.created(str(p))
+    except NotImplementedError:  # pragma: no cover - depends on the file system
+        pytest.skip("the file system under the test's directory keeps no birth times")
+    modified = fs.modified(str(p))
+    assert before <= created <= datetime.datetime.now(datetime.timezone.utc)
+    assert modified - created > datetime.timedelta(minutes=59)  # not a copy of mtime

@@ -465,7 +465,14 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return mtime
 
     def created(self, path: str) -> datetime.datetime:
-        return self.modified(path)
+        """When ``path`` was created, as its worker reports it (a local
+        under storage's birth time); ``NotImplementedError`` where the under
+        storage keeps none (S3), as fsspec's base class raises."""
+        info = self.info(path)
+        ms = info.get("creation_time_ms")
+        if not ms:
+            raise NotImplementedError(f"the under storage reports no creation time for {path}")
+        return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
 
     def sign(self, path: str, expiration: int = 100, **kwargs: Any) -> str:
         """A signed URL from the under storage's filesystem (e.g. an S3

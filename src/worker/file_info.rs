@@ -30,7 +30,7 @@ pub struct ResponseFileInfo {
     pub mGroup: String,
     /// EE: POSIX mode bits as Java's `FileInfo` holds them (an int).
     pub mMode: u32,
-    /// EE: creation time, epoch ms (the modification time: not portable).
+    /// EE: creation time, epoch ms (the under storage's; 0 if it has none).
     pub mCreationTimeMs: i64,
     /// EE: last access time, epoch ms (the modification time).
     pub mLastAccessTimeMs: i64,

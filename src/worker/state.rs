@@ -200,6 +200,7 @@ impl Worker {
                     length: st.length,
                     mtime_ms: st.mtime_ms,
                     content_hash: st.content_hash,
+                    ctime_ms: st.ctime_ms,
                 };
                 self.store().set_file_meta(id, meta.clone())?;
                 self.inner.meta_sync.checked(id);
@@ -315,6 +316,7 @@ mod tests {
             length,
             mtime_ms: 0,
             content_hash: String::new(),
+            ctime_ms: 0,
         }
     }
 

@@ -368,6 +368,7 @@ fn r5_fuzz_file_id() {
                 length: 1,
                 mtime_ms: 0,
                 content_hash: String::new(),
+                ctime_ms: 0,
             };
             prop_assert_eq!(store.set_file_meta(&id, meta).is_ok(), valid_id(&id));
             let _ = (store.contains(&id, index), store.file_meta(&id));

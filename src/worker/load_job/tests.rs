@@ -35,6 +35,7 @@ fn file(url: &str, length: u64) -> UfsStatus {
         is_dir: false,
         length,
         mtime_ms: 0,
+        ctime_ms: 0,
         content_hash: String::new(),
     }
 }

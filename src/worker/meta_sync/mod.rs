@@ -135,6 +135,7 @@ fn status_of(m: FileMeta, url: String) -> UfsStatus {
         is_dir: false,
         length: m.length,
         mtime_ms: m.mtime_ms,
+        ctime_ms: m.ctime_ms,
         content_hash: m.content_hash,
     }
 }

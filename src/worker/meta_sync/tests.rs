@@ -10,6 +10,7 @@ fn st(length: u64, mtime_ms: i64, hash: &str) -> UfsStatus {
         is_dir: false,
         length,
         mtime_ms,
+        ctime_ms: 0,
         content_hash: hash.into(),
     }
 }
@@ -20,6 +21,7 @@ fn meta(length: u64, mtime_ms: i64, hash: &str) -> FileMeta {
         length,
         mtime_ms,
         content_hash: hash.into(),
+        ctime_ms: 0,
     }
 }
 

@@ -72,6 +72,10 @@ pub struct FileMeta {
     /// storage has none (local files) or the record predates it.
     #[serde(default)]
     pub content_hash: String,
+    /// UFS creation time, milliseconds since the epoch; 0 if unknown (or
+    /// the record predates it).
+    #[serde(default)]
+    pub ctime_ms: i64,
 }
 
 /// A snapshot of the store's counters.

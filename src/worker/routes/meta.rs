@@ -31,7 +31,8 @@ pub fn file_info(w: &Worker, st: UfsStatus) -> Result<ResponseFileInfo> {
         mOwner: String::new(),
         mGroup: String::new(),
         mMode: if st.is_dir { 0o755 } else { 0o644 },
-        mCreationTimeMs: st.mtime_ms,
+        // 0: the under storage reports none (the client then has no `created`).
+        mCreationTimeMs: st.ctime_ms,
         mLastAccessTimeMs: st.mtime_ms,
         mPersisted: true,
         mInAlluxioPercentage: pct,

@@ -113,9 +113,8 @@ pub(crate) fn resolve_entry(t: &LocalTarget) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn mtime_ms(md: &fs::Metadata) -> i64 {
-    md.modified()
-        .ok()
+fn epoch_ms(t: std::io::Result<std::time::SystemTime>) -> i64 {
+    t.ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -125,7 +124,9 @@ fn status(url: String, md: &fs::Metadata) -> UfsStatus {
         name: last_segment(&url).to_string(),
         is_dir: md.is_dir(),
         length: if md.is_dir() { 0 } else { md.len() },
-        mtime_ms: mtime_ms(md),
+        mtime_ms: epoch_ms(md.modified()),
+        // statx's birth time where the file system keeps one.
+        ctime_ms: epoch_ms(md.created()),
         content_hash: String::new(),
         url,
     }

@@ -79,6 +79,10 @@ pub struct UfsStatus {
     pub length: u64,
     /// Last modification, milliseconds since the Unix epoch; 0 if unknown.
     pub mtime_ms: i64,
+    /// Creation (birth) time, milliseconds since the Unix epoch; 0 if the
+    /// under storage does not report one (S3; file systems without `statx`
+    /// birth times).
+    pub ctime_ms: i64,
     /// S3 ETag without quotes; empty for local files and directories.
     pub content_hash: String,
 }

@@ -89,6 +89,8 @@ fn file_status(bucket: &str, m: &ObjectMeta) -> UfsStatus {
         is_dir: false,
         length: m.size,
         mtime_ms: m.last_modified.timestamp_millis(),
+        // S3 keeps no creation time (LastModified is the last write's).
+        ctime_ms: 0,
         content_hash: m
             .e_tag
             .as_deref()
@@ -105,6 +107,7 @@ fn dir_status(url: String) -> UfsStatus {
         is_dir: true,
         length: 0,
         mtime_ms: 0,
+        ctime_ms: 0,
         content_hash: String::new(),
         url,
     }

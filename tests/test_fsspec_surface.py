@@ -160,6 +160,26 @@ def test_bad_input_names_what_is_wrong(surface_cluster: LocalCluster, tree: Path
             fs.pipe_file(str(tree / "sub"), b"x")
         with pytest.raises(ValueError, match="pipe_file mode"):
             fs.pipe_file(str(tree / "a.txt"), b"x", mode="append")
+        a = str(tree / "a.txt")
+        for method, args, what in (
+            ("head", (a, -3), "head size -3"),
+            ("tail", (a, -3), "tail size -3"),
+            ("read_block", (a, -1, 10), "read_block offset -1"),
+            ("read_block", (a, 0, -10), "read_block length -10"),
+            ("open", (a, "r+b"), "mode 'r[+]b'"),
+            ("cat_ranges", ([a], [0, 1], [1, 2]), "same length"),
+        ):
+            with pytest.raises(ValueError, match=what):
+                getattr(fs, method)(*args)
+        with pytest.raises(ValueError, match="maxdepth"):
+            fs.rm(str(tree / "sub"), recursive=True, maxdepth=0)
+        with pytest.raises(TypeError, match="path 5"):
+            fs.open(5)  # type: ignore[arg-type]
+        with pytest.raises(IsADirectoryError):
+            fs.cat_file(str(tree / "sub"))
+        with pytest.raises(FileNotFoundError):
+            fs.put_file(str(tree / "no-such-local-file"), str(tree / "x"))
+        assert fs.head(a, 0) == b"" and fs.tail(a, 1) == b"a" and fs.read_block(a, 0, 1) == b"a"
     assert (tree / "a.txt").read_bytes() == b"a"  # nothing written was lost
 
 

@@ -95,6 +95,8 @@ def _strip_name(cls: Any, fs: Optional[AlluxioFileSystem], path: Any) -> Any:
     if isinstance(path, (list, tuple)):
         return [cls._strip_protocol(p) if fs is None else fs._strip_protocol(p) for p in path]
     path = stringify_path(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path {path!r}: expected a str or os.PathLike, not {type(path).__name__}")
     if path.startswith(_OWN_PREFIX):
         path = path[len(_OWN_PREFIX) :]
     if fs is not None:
@@ -285,7 +287,12 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         ``alluxiofs://`` is dropped; URLs with a scheme are kept verbatim;
         scheme-less paths get the under storage's protocol.
         """
-        path = str(path)
+        if not isinstance(path, str):
+            path = stringify_path(path)
+            if not isinstance(path, str):
+                raise TypeError(
+                    f"path {path!r}: expected a str or os.PathLike, not {type(path).__name__}"
+                )
         url = self._urls.get(path)
         if url is None:
             url = self._ufs_url(path)
@@ -584,6 +591,33 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return len(data)
 
         return self._fallback.run("read", from_alluxio, from_ufs)
+
+    def head(self, path: str, size: int = 1024) -> bytes:
+        """The first ``size`` bytes of ``path``."""
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"head size {size!r}: give a number of bytes >= 0")
+        return self.cat_file(path, 0, size)
+
+    def tail(self, path: str, size: int = 1024) -> bytes:
+        """The last ``size`` bytes of ``path``."""
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"tail size {size!r}: give a number of bytes >= 0")
+        return self.cat_file(path, -size, None) if size else b""
+
+    def read_block(
+        self,
+        fn: str,
+        offset: int,
+        length: Optional[int],
+        delimiter: Optional[bytes] = None,
+    ) -> bytes:
+        """fsspec's ``read_block``, with ``offset`` and ``length`` checked."""
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"read_block offset {offset!r}: give a byte offset >= 0")
+        if length is not None and (not isinstance(length, int) or length < 0):
+            raise ValueError(f"read_block length {length!r}: give a number of bytes >= 0 or None")
+        out: bytes = super().read_block(fn, offset, length, delimiter)
+        return out
 
     def cat_file(
         self, path: str, start: Optional[int] = None, end: Optional[int] = None, **kwargs: Any

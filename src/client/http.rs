@@ -253,24 +253,32 @@ impl Http {
         path_and_query: &str,
         body: Option<Bytes>,
     ) -> Result<Bytes> {
-        let (authority, resp) = self.start(worker, method, path_and_query, body).await?;
+        let body = body.map(reqwest::Body::from);
+        let (authority, resp) = self
+            .start(worker, method, path_and_query, body, true)
+            .await?;
         resp.bytes()
             .await
             .map_err(|e| self.transport(&authority, &e, Stage::Body))
     }
 
-    /// Sends a request; returns the worker's authority and the response of a
-    /// 2xx answer (any other status becomes its error, body read).
+    /// Sends a request (within the request timeout if `timed`); returns the
+    /// worker's authority and the response of a 2xx answer (any other status
+    /// becomes its error, body read).
     async fn start(
         &self,
         worker: &WorkerInfo,
         method: reqwest::Method,
         path_and_query: &str,
-        body: Option<Bytes>,
+        body: Option<reqwest::Body>,
+        timed: bool,
     ) -> Result<(String, reqwest::Response)> {
         let authority = worker.http_authority();
         let url = format!("http://{authority}{path_and_query}");
-        let mut req = self.pick()?.request(method, &url).timeout(self.timeout);
+        let mut req = self.pick()?.request(method, &url);
+        if timed {
+            req = req.timeout(self.timeout);
+        }
         if let Some(b) = body {
             req = req
                 .header("Content-Type", "application/octet-stream")
@@ -316,7 +324,7 @@ impl Http {
             .map_err(|_| self.timed_out(&authority))?;
         }
         let (authority, mut resp) = self
-            .start(worker, reqwest::Method::GET, path_and_query, None)
+            .start(worker, reqwest::Method::GET, path_and_query, None, true)
             .await?;
         let file_size = resp
             .headers()
@@ -348,6 +356,9 @@ impl Http {
         Ok((n, file_size))
     }
 }
+
+#[path = "http_stream.rs"]
+mod stream;
 
 #[cfg(test)]
 #[path = "http_faults.rs"]

@@ -19,6 +19,7 @@ pub mod seam;
 pub mod slice;
 pub mod stats;
 pub mod tier;
+pub mod upload;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ pub use meta::FileStatus;
 #[doc(hidden)]
 pub use meta::{parse_list, parse_list_batches};
 pub use ops::LoadResponse;
+pub use upload::Upload;
 
 /// What a worker is known to support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,17 +172,7 @@ impl ClientCore {
                     plan.last().map(ToString::to_string).unwrap_or_default()
                 ),
                 retry::Verdict::Fail(e) => {
-                    // Not found / exists / bad argument are answers, not failures.
-                    if !matches!(
-                        e,
-                        Error::NotFound(_)
-                            | Error::AlreadyExists(_)
-                            | Error::InvalidArgument(_)
-                            | Error::IsADirectory(_)
-                            | Error::NotEmpty(_)
-                    ) {
-                        stats::Stats::add(&self.stats.errors, 1);
-                    }
+                    self.count_failure(&e);
                     return Err(e);
                 }
             }
@@ -189,6 +181,21 @@ impl ClientCore {
         Err(plan.last_error().unwrap_or_else(|| Error::NoWorkers {
             source_desc: self.membership.description().to_owned(),
         }))
+    }
+
+    /// Counts a final error in `stats`, unless it is an answer (not found,
+    /// exists, bad argument, ...) rather than a failure.
+    fn count_failure(&self, e: &Error) {
+        if !matches!(
+            e,
+            Error::NotFound(_)
+                | Error::AlreadyExists(_)
+                | Error::InvalidArgument(_)
+                | Error::IsADirectory(_)
+                | Error::NotEmpty(_)
+        ) {
+            stats::Stats::add(&self.stats.errors, 1);
+        }
     }
 
     fn range_support(&self, worker: &WorkerInfo) -> Option<RangeSupport> {

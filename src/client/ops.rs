@@ -11,6 +11,15 @@ use crate::protocol::path_id::path_id;
 /// A load endpoint answer, passed through as JSON.
 pub type LoadResponse = serde_json::Value;
 
+/// The path and query of a whole-file write of `path` (`POST /v1/chunk`).
+pub(super) fn chunk_query(path: &str) -> String {
+    format!(
+        "/v1/chunk/{}?ufsFullPath={}&chunkSize=1048576",
+        path_id(path),
+        template_encode(path)
+    )
+}
+
 impl ClientCore {
     async fn post(
         &self,
@@ -31,15 +40,12 @@ impl ClientCore {
         .await
     }
 
-    /// Creates or replaces the file `path` with `data` (`POST /v1/chunk`).
+    /// Creates or replaces the file `path` with `data` (`POST /v1/chunk`), in
+    /// one request; see [`ClientCore::start_upload`] for a file made piece
+    /// by piece.
     pub async fn write(&self, path: &str, data: Bytes) -> Result<()> {
-        let q = format!(
-            "/v1/chunk/{}?ufsFullPath={}&chunkSize=1048576",
-            path_id(path),
-            template_encode(path)
-        );
         // A whole-file overwrite is idempotent: safe to resend.
-        let done = self.post(path, true, q, Some(data)).await;
+        let done = self.post(path, true, chunk_query(path), Some(data)).await;
         self.changed(path);
         done
     }

@@ -60,7 +60,8 @@ pub fn router(worker: Worker) -> Router {
         let e = Error::NotFound(format!("no endpoint {} {}", req.method(), req.uri().path()));
         respond::error(&e, strict)
     })
-    // Whole-file writes (POST /v1/chunk) carry the file in one body.
+    // Whole-file writes (POST /v1/chunk) carry the file in one body, streamed
+    // to the under storage (namespace::chunk_post), so no size limit applies.
     .layer(DefaultBodyLimit::disable())
     .with_state(worker)
 }

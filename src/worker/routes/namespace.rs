@@ -1,15 +1,17 @@
 //! Writes and namespace operations (docs/protocol.md §5.11–5.14). They go through
 //! to the under storage and drop the cached pages of every file they touch.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Response;
+use futures::{StreamExt, TryStreamExt};
 
 use super::respond;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::worker::query::Query;
 use crate::worker::respond::success;
 use crate::worker::state::Worker;
+use crate::worker::ufs::ByteStream;
 
 /// Drops cached pages of `url` and, for a directory, of every file under it.
 async fn invalidate_tree(w: &Worker, url: &str) {
@@ -21,25 +23,45 @@ async fn invalidate_tree(w: &Worker, url: &str) {
     }
 }
 
-/// `POST /v1/chunk/{id}?ufsFullPath&chunkSize`: create or overwrite a whole file.
+/// `POST /v1/chunk/{id}?ufsFullPath&chunkSize`: create or overwrite a whole
+/// file. The body is streamed to the under storage as it arrives (never held
+/// whole); the file appears only if the body ends properly.
 pub async fn chunk_post(
     State(w): State<Worker>,
     Path((_v, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Response<Body> {
+    // A reset, a disconnect or broken chunked coding ends the stream in this
+    // error, and the write is discarded.
+    let mut body = body
+        .into_data_stream()
+        .map_err(|e| Error::InvalidArgument(format!("the request body broke off: {e}")));
     respond(&w, async {
-        let url = Query::parse(q.as_deref())?.require_template("ufsFullPath")?;
-        w.ufs().check(&url)?;
-        w.store().remove_file(&id);
-        w.invalidate(&url);
-        w.ufs().write(&url, body).await?;
-        // Pages read while the write was in flight may hold the old bytes.
-        w.store().remove_file(&id);
-        w.invalidate(&url);
+        let written = write_whole(&w, &id, q.as_deref(), (&mut body).boxed()).await;
+        if written.is_err() {
+            // Read the rest before answering, as a whole-body handler would:
+            // closing a connection with unread bytes resets it, and the
+            // client, still sending, would lose the answer.
+            while let Some(Ok(_)) = body.next().await {}
+        }
+        written?;
         Ok(success(true, "File written successfully"))
     })
     .await
+}
+
+/// The write itself, with its checks and page invalidations.
+async fn write_whole(w: &Worker, id: &str, q: Option<&str>, body: ByteStream<'_>) -> Result<()> {
+    let url = Query::parse(q)?.require_template("ufsFullPath")?;
+    w.ufs().check(&url)?;
+    w.store().remove_file(id);
+    w.invalidate(&url);
+    w.ufs().write_stream(&url, body).await?;
+    // Pages read while the write was in flight may hold the old bytes.
+    w.store().remove_file(id);
+    w.invalidate(&url);
+    Ok(())
 }
 
 /// `POST /v1/mkdir/{id}?ufsFullPath`: a directory, with its parents.

@@ -38,7 +38,7 @@ fn temp_path(target: &Path) -> PathBuf {
 /// over `target`, so readers see the old content or the new, never a part.
 /// On Linux the temp file is first unnamed (`O_TMPFILE`) and gets its name
 /// only once complete: a worker killed mid-write leaves nothing behind.
-fn replace_atomically(
+pub(super) fn replace_atomically(
     target: &Path,
     url: &str,
     fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,

@@ -37,9 +37,11 @@
 
 mod local;
 mod local_mut;
+mod local_stream;
 mod path;
 mod s3;
 mod s3_mut;
+mod s3_upload;
 
 use std::sync::Arc;
 
@@ -65,6 +67,10 @@ pub struct S3Options {
     /// Session token for temporary credentials.
     pub session_token: Option<String>,
 }
+
+/// A file's bytes as they arrive (a request body), or the error that cut
+/// them off.
+pub type ByteStream<'a> = futures::stream::BoxStream<'a, Result<Bytes>>;
 
 /// Metadata of one file or directory in the under storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +229,21 @@ impl Ufs {
     /// crash never leaves a partial file at `url`.
     pub async fn write(&self, url: &str, data: Bytes) -> Result<()> {
         write_t(self.roots.resolve(url)?, data).await
+    }
+
+    /// [`Ufs::write`] from a stream, in bounded memory (a few MiB locally,
+    /// about four 8 MiB parts on S3, whatever the size). Locally the temp
+    /// file is filled as pieces arrive; on S3 a body larger than one part is
+    /// a multipart upload. The file appears only once `body` has ended
+    /// without error; a body that ends in an error, a failed write, or this
+    /// future dropped midway leaves the old content (or nothing) and no
+    /// temp file or upload behind. The body's error is returned as is; a
+    /// write that fails early leaves the rest of `body` unread.
+    pub async fn write_stream(&self, url: &str, body: ByteStream<'_>) -> Result<()> {
+        match self.roots.resolve(url)? {
+            Target::Local(t) => local_stream::write(t, body).await,
+            Target::S3(t) => s3_upload::write(&t, body).await,
+        }
     }
 
     /// Creates a directory with its parents; an existing directory is fine, a

@@ -78,6 +78,7 @@ import scen_epoch
 import scen_hedge
 import scen_meta
 import scen_misc
+import scen_write
 from harness import COLUMNS, FULL, QUICK, Ctx, Result, say
 from services import Services
 
@@ -93,9 +94,10 @@ SCENARIOS: Dict[str, Callable[..., None]] = {
     "H1": scen_hedge.h1,
     "E1": scen_epoch.e1,
     "A1": scen_async.a1,
+    "W1": scen_write.w1,
 }
 #: Scenarios that never run the limit client (no cargo build for them alone).
-NO_LIMIT = {"M1", "H1", "E1", "A1"}
+NO_LIMIT = {"M1", "H1", "E1", "A1", "W1"}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

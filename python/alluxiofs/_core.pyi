@@ -24,6 +24,7 @@ __all__ = [
     "EtcdConnectionError",
     "EtcdError",
     "NoWorkersError",
+    "Upload",
     "WorkerConnectionError",
     "WorkerError",
     "__version__",
@@ -97,6 +98,21 @@ class AlluxioTimeoutError(AlluxioError, TimeoutError):
     #: "connect_timeout", "answer_timeout", "deadline", or None when no
     #: worker request timed out (e.g. the first membership listing).
     kind: Optional[str]
+
+@final
+class Upload:
+    """A file being written piece by piece; dropped unfinished, nothing is written."""
+
+    def write(self, data: bytes) -> None:
+        """Sends the next piece; a failure ends the upload (nothing written)."""
+    def finish(self) -> None:
+        """Ends the upload: the file is written whole."""
+    def write_async(self, data: bytes) -> Awaitable[None]:
+        """``write`` as an awaitable."""
+    def finish_async(self) -> Awaitable[None]:
+        """``finish`` as an awaitable."""
+    def abort(self) -> None:
+        """Abandons the upload: nothing is written."""
 
 @final
 class Client:
@@ -191,6 +207,8 @@ class Client:
         """``remove`` as an awaitable."""
     def copy_async(self, src: str, dst: str, recursive: bool = False) -> Awaitable[None]:
         """``copy`` as an awaitable."""
+    def start_upload(self, path: str) -> Upload:
+        """Starts a streamed write of ``path`` (written whole when it finishes)."""
     def free(self, path: str) -> int:
         """Drops the cached pages of the file or tree ``path`` from every
         worker; returns how many workers were asked."""

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from fsspec.asyn import AbstractAsyncStreamedFile, AsyncFileSystem
 
+from alluxiofs.file import DEFAULT_BLOCK_SIZE
 from alluxiofs.filesystem import MAX_GAP, AlluxioFileSystem
 from alluxiofs.ranges import RangePlan, by_path
 
@@ -245,18 +246,37 @@ class AsyncAlluxioFileSystem(AlluxioFileSystem, AsyncFileSystem):  # type: ignor
         if os.path.isdir(lpath):
             await self._makedirs(rpath, exist_ok=True)
             return
+        if self._intrans:
+            self.put_file(lpath, rpath, callback=callback)  # held back until it ends
+            return
         loop = asyncio.get_running_loop()
-
-        def read() -> bytes:
-            with open(lpath, "rb") as f:
-                return f.read()
-
-        data = await loop.run_in_executor(None, read)
-        if callback is not None:
-            callback.set_size(len(data))
-        await self._pipe_file(rpath, data)
-        if callback is not None:
-            callback.relative_update(len(data))
+        with open(lpath, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if callback is not None:
+                callback.set_size(size)
+            if size <= DEFAULT_BLOCK_SIZE:
+                await self._write_async(self.ufs_path(rpath), f.read())
+                if callback is not None:
+                    callback.relative_update(size)
+                return
+            # A piece at a time (memory stays within a few pieces); the file
+            # is written whole when the upload finishes, or not at all.
+            url = self.ufs_path(rpath)
+            upload = self.client._core.start_upload(url)
+            try:
+                while True:
+                    piece = await loop.run_in_executor(None, f.read, DEFAULT_BLOCK_SIZE)
+                    if not piece:
+                        break
+                    await upload.write_async(piece)
+                    if callback is not None:
+                        callback.relative_update(len(piece))
+                await upload.finish_async()
+            except BaseException:
+                upload.abort()
+                raise
+            finally:
+                self.invalidate_cache(self._strip_protocol(url))
 
     async def _get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
         info = await self._info(rpath)
@@ -353,15 +373,18 @@ class AsyncAlluxioFileSystem(AlluxioFileSystem, AsyncFileSystem):  # type: ignor
 
 class AsyncAlluxioFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
     """A file of :class:`AsyncAlluxioFileSystem` opened with ``open_async``:
-    reads fetch exactly the bytes asked for; writes are sent on close."""
+    reads fetch exactly the bytes asked for; writes stream to the worker a
+    piece (``blocksize``) at a time and the file appears whole on close."""
 
     fs: AsyncAlluxioFileSystem
 
     def __init__(self, fs: AsyncAlluxioFileSystem, path: str, mode: str, **kwargs: Any) -> None:
-        kwargs.pop("block_size", None)
-        super().__init__(fs, path, mode=mode, block_size=kwargs.pop("blocksize", None), **kwargs)
+        block = kwargs.pop("block_size", None) or kwargs.pop("blocksize", None)
+        super().__init__(fs, path, mode=mode, block_size=block or DEFAULT_BLOCK_SIZE, **kwargs)
         #: The under-storage URL (``path`` is the fsspec name).
         self.url: str = fs.ufs_path(path)
+        #: The native upload, once a piece went out.
+        self._upload: Any = None
 
     def __del__(self) -> None:
         # fsspec's __del__ would call the coroutine close() and drop it
@@ -378,9 +401,23 @@ class AsyncAlluxioFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
         pass
 
     async def _upload_chunk(self, final: bool = False) -> bool:
-        if not final:
-            return False  # keep buffering: the file is written whole on close
-        await self.fs._write_async(self.url, self.buffer.getvalue())
+        piece = self.buffer.getvalue()
+        if final and self._upload is None:
+            await self.fs._write_async(self.url, piece)  # fits one piece: one request
+            return True
+        if self._upload is None:
+            self._upload = self.fs.client._core.start_upload(self.url)
+        try:
+            if piece:
+                await self._upload.write_async(piece)
+            if final:
+                await self._upload.finish_async()
+        except BaseException:
+            self._upload.abort()
+            raise
+        finally:
+            if final:
+                self.fs.invalidate_cache(self.path)
         return True
 
 

@@ -1,5 +1,5 @@
-"""File objects: ``AlluxioFile`` reads ranges through the owning worker;
-``AlluxioWriteFile`` buffers and writes the whole file on close."""
+"""``AlluxioFile``: a file being read, ranges through the owning worker
+(writing: ``write_file.py``)."""
 
 from __future__ import annotations
 
@@ -163,53 +163,6 @@ class AlluxioFile(AbstractBufferedFile):  # type: ignore[misc]
         self._read_ahead(self.loc, self.loc + got)
         self.loc += got
         return got
-
-
-class AlluxioWriteFile(AbstractBufferedFile):  # type: ignore[misc]
-    """A file being written (``mode="wb"``): buffered, written whole on close,
-    so the under storage never sees a partial file."""
-
-    def __init__(
-        self,
-        fs: AlluxioFileSystem,
-        path: str,
-        mode: str = "wb",
-        url: Optional[str] = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.pop("cache_type", None)
-        block_size = kwargs.pop("block_size", None)
-        if block_size in (None, "default"):
-            block_size = DEFAULT_BLOCK_SIZE
-        super().__init__(fs, path, mode=mode, block_size=block_size, **kwargs)
-        #: The under-storage URL written (``path`` is the fsspec name).
-        self.url: str = url or fs.ufs_path(path)
-        #: What a transaction holds back until it commits.
-        self._pending: Optional[bytes] = None
-
-    def _initiate_upload(self) -> None:
-        pass
-
-    def _upload_chunk(self, final: bool = False) -> Optional[bool]:
-        if not final:
-            return False  # keep buffering: one write of the whole file on close
-        if self.autocommit:
-            self.fs._write(self.url, self.buffer.getvalue())
-        else:
-            # In a transaction: written by commit(), dropped by discard().
-            self._pending = self.buffer.getvalue()
-        return True
-
-    def commit(self) -> None:
-        """Writes the file held back by a transaction (``autocommit=False``)."""
-        data = self._pending
-        if data is not None:
-            self.fs._write(self.url, data)
-            self._pending = None
-
-    def discard(self) -> None:
-        """Drops the file held back by a transaction: nothing is written."""
-        self._pending = None
 
 
 def buffer_address(view: memoryview, n: int) -> tuple[Any, int]:

@@ -22,9 +22,10 @@ from fsspec.utils import stringify_path
 from alluxiofs import _core
 from alluxiofs.client import AlluxioClient
 from alluxiofs.fallback import AUTHORITATIVE, Fallback
-from alluxiofs.file import AlluxioFile, AlluxioWriteFile, buffer_address
+from alluxiofs.file import DEFAULT_BLOCK_SIZE, AlluxioFile, buffer_address
 from alluxiofs.prefetch import Prefetch
 from alluxiofs.ranges import RangePlan, by_path
+from alluxiofs.write_file import AlluxioWriteFile
 
 logger = logging.getLogger(__name__)
 
@@ -771,11 +772,35 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if mode == "create" and self.exists(path):
             raise FileExistsError(f"{path} exists (pipe_file mode 'create')")
         if self._intrans:
-            # Joins the transaction: written when it ends, if it succeeds.
+            # Held back by the transaction until it ends.
             with self.open(path, "wb") as f:
                 f.write(value)
             return
-        self._write(self.ufs_path(path), bytes(value))
+        url = self.ufs_path(path)
+        if len(value) <= DEFAULT_BLOCK_SIZE:
+            self._write(url, bytes(value))
+            return
+
+        def stream() -> None:
+            # A piece at a time: no copy of all of ``value``.
+            view = memoryview(value).cast("B")
+            upload = self.client._core.start_upload(url)
+            try:
+                for i in range(0, len(view), DEFAULT_BLOCK_SIZE):
+                    upload.write(bytes(view[i : i + DEFAULT_BLOCK_SIZE]))
+                upload.finish()
+            except BaseException:
+                upload.abort()
+                raise
+
+        def from_ufs() -> None:
+            assert self.fs is not None
+            self.fs.pipe_file(url, value)  # all of it is at hand: nothing lost
+
+        try:
+            self._fallback.run("write", stream, from_ufs)
+        finally:
+            self.invalidate_cache(self._strip_protocol(url))
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         """Uploads the local file ``lpath`` as ``rpath``; a local directory
@@ -783,18 +808,17 @@ class AlluxioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if os.path.isdir(lpath):
             self.makedirs(rpath, exist_ok=True)
             return
-        with open(lpath, "rb") as f:
-            data = f.read()
-        if callback is not None:
-            callback.set_size(len(data))
-        if self._intrans:
-            with self.open(rpath, "wb") as out:
-                out.write(data)
-        else:
-            self._write(self.ufs_path(rpath), data)
-        if callback is not None:
-            # One update: the file goes to the worker in one request.
-            callback.relative_update(len(data))
+        with open(lpath, "rb") as f, self.open(rpath, "wb") as out:  # aborted on error
+            if callback is not None:
+                callback.set_size(os.fstat(f.fileno()).st_size)
+            # A piece at a time: memory stays within a few pieces.
+            while True:
+                piece = f.read(out.blocksize)
+                if not piece:
+                    break
+                out.write(piece)
+                if callback is not None:
+                    callback.relative_update(len(piece))
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         url = self.ufs_path(path)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use super::ops::chunk_query;
@@ -45,6 +45,9 @@ struct Feed {
     /// Whether a piece left the queue: the body can no longer be replayed.
     taken: AtomicBool,
     worker: Target,
+    /// Told when a worker first asks for the body (it took the connection
+    /// and the request's head).
+    opened: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Feed {
@@ -52,6 +55,9 @@ impl Feed {
     fn body(self: &Arc<Self>) -> reqwest::Body {
         let pieces = futures::stream::unfold(Some(Arc::clone(self)), |feed| async move {
             let feed = feed?;
+            if let Some(opened) = feed.opened.lock().take() {
+                let _ = opened.send(());
+            }
             let msg = feed.rx.lock().await.recv().await;
             match msg {
                 Some(Msg::Data(b)) => {
@@ -98,17 +104,20 @@ pub struct Upload {
 impl ClientCore {
     /// Starts writing the file `path` (created or replaced) on the ring
     /// owner of `path`: `POST /v1/chunk` with a body sent as it is made.
-    /// Connecting happens in the background; [`Upload::send`] queues pieces
-    /// meanwhile. The file appears (whole) only after [`Upload::finish`].
+    /// Returns once a worker (the owner, or the next candidate if the owner
+    /// refused the connection) asked for the body. The file appears (whole)
+    /// only after [`Upload::finish`].
     pub async fn start_upload(self: &Arc<Self>, path: &str) -> Result<Upload> {
         let candidates = self.candidates(path).await?;
         let candidates = self.suspects.order(candidates, Instant::now());
         let (tx, rx) = mpsc::channel(QUEUED);
         let worker = Target::default();
+        let (opened, is_open) = oneshot::channel();
         let feed = Arc::new(Feed {
             rx: Mutex::new(rx),
             taken: AtomicBool::new(false),
             worker: Arc::clone(&worker),
+            opened: parking_lot::Mutex::new(Some(opened)),
         });
         let request = {
             let (core, path) = (Arc::clone(self), path.to_owned());
@@ -116,20 +125,35 @@ impl ClientCore {
         };
         // The request outlives this call: never on the short-call runtime,
         // which runs only while some thread is inside a call.
-        let task = if short_runtime::active() {
+        let mut task = if short_runtime::active() {
             runtime::current()?.runtime().spawn(request)
         } else {
             tokio::spawn(request)
         };
-        Ok(Upload {
+        let mut up = Upload {
             core: Arc::clone(self),
             path: path.to_owned(),
             worker,
-            tx: Some(tx),
-            task: Some(task),
+            tx: None,
+            task: None,
             failed: None,
             timeout: self.config.io.timeout,
-        })
+        };
+        // Returns once a worker took the request: failing to reach every
+        // candidate is this call's error, while the caller still holds its
+        // first piece (and can write it elsewhere, e.g. to the under storage).
+        tokio::select! {
+            biased;
+            asked = is_open => {
+                if asked.is_err() {
+                    return Err(up.ended_early(task.await));
+                }
+            }
+            joined = &mut task => return Err(up.ended_early(joined)),
+        }
+        up.tx = Some(tx);
+        up.task = Some(task);
+        Ok(up)
     }
 
     /// Sends the body to the first candidate that takes a connection, as

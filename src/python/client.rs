@@ -14,6 +14,7 @@ use super::config;
 use super::convert::{fsspec_dict, status_dict, worker_dict};
 use super::errors::to_pyerr;
 use super::read_many;
+use super::upload::PyUpload;
 use crate::client::process::exec::Run;
 use crate::client::process::{runtime, stale};
 use crate::client::ClientCore;
@@ -318,6 +319,15 @@ impl PyClient {
         aio::awaitable(py, async move {
             core.copy(&src, &dst, recursive).await.map(|()| Out::Unit)
         })
+    }
+
+    /// Starts a streamed write of `path` (created or replaced when the
+    /// upload finishes): pieces go to the owning worker as they are written.
+    fn start_upload(&self, py: Python<'_>, path: String) -> PyResult<PyUpload> {
+        let core = self.core(py)?;
+        let p = path.clone();
+        let up = run_blocking(py, async move { core.start_upload(&p).await })?;
+        Ok(PyUpload::new(up, path))
     }
 
     /// Drops the cached pages of the file or tree `path` from every worker

@@ -14,6 +14,7 @@ mod listing;
 mod prefault;
 mod read_many;
 mod trim;
+mod upload;
 mod worker;
 
 use pyo3::prelude::*;
@@ -42,6 +43,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::client::process::stale::register_fork_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::PyClient>()?;
+    m.add_class::<upload::PyUpload>()?;
     let args: Vec<&str> = crate::config::KEYS.iter().map(|k| k.name).collect();
     m.add("CLIENT_ARGS", args)?;
     m.add_function(wrap_pyfunction!(config::client_options, m)?)?;

@@ -13,20 +13,27 @@ Kinds of kill, each with and without UFS fallback, onto a new path and over an
 existing file, on a single-worker :class:`LocalCluster` (static membership):
 
 ``close``
-    ``fs.open(path, "wb")``, data written (buffered), the worker killed, then
-    ``close()`` (which sends the file).
+    ``fs.open(path, "wb")``, data that fits one piece written (buffered), the
+    worker killed, then ``close()`` (which sends the file in one request).
+``stream``
+    ``fs.open(path, "wb")`` of a file of many pieces, written 1 MiB at a
+    time; the worker is killed once half of it was written (pieces already
+    streamed to it). The client reports the failure (at the next write or at
+    ``close``) with or without fallback: the pieces sent cannot be sent again
+    (memory stays bounded), so the write fails whole and nothing is written.
 ``upload``
-    ``pipe_file`` through a relay that forwards half of the request and holds
-    the rest: the worker is killed with the POST in flight, then the relay
-    goes on (and finds the worker gone).
+    ``pipe_file`` (streamed: the value is bigger than one piece) through a
+    relay that forwards half of the request and holds the rest: the worker
+    is killed with the POST in flight, then the relay goes on (and finds the
+    worker gone).
 ``ufs_write``
     ``pipe_file`` straight to the worker, killed the moment it writes the file:
     its unnamed ``O_TMPFILE`` file of the target directory shows among its
     descriptors (or, where there is no ``O_TMPFILE``, its temp file
     ``.<name>.*.alluxiofs-tmp`` shows up in the directory).
 
-Sizes: CI: bodies of 4 MB (close), 16 MB (upload), 24 MB (ufs_write), each
-combination once (12 writes, ~10 s idle, ~25 s on a loaded box). ``--long``: 3
+Sizes: CI: bodies of 3 MiB (close), 24 MiB (stream), 16 MiB (upload), 24 MiB
+(ufs_write), each combination once (16 writes, ~10 s idle, ~25 s on a loaded box). ``--long``: 3
 rounds with 3x the bodies (~3 min on a loaded box).
 
 Figures per kind and fallback: writes attempted, partial files found, errors
@@ -52,7 +59,7 @@ from tests.reliability.figures import figure
 from tests.reliability.util_cluster import PAGE, kill9, listing, new_fs, restart
 
 TEMP_SUFFIX = ".alluxiofs-tmp"
-KINDS = {"close": 4 << 20, "upload": 16 << 20, "ufs_write": 24 << 20}
+KINDS = {"close": 3 << 20, "stream": 24 << 20, "upload": 16 << 20, "ufs_write": 24 << 20}
 
 
 class PausingRelay:
@@ -173,6 +180,18 @@ def crash_one_write(
         except Exception as e:
             err.append(e)
         return (err[0] if err else None), True
+    if kind == "stream":
+        f = fs.open(url, "wb")
+        try:
+            for i in range(0, len(data), 1 << 20):
+                if i == len(data) // 2:
+                    kill9(cluster, 0)
+                f.write(data[i : i + (1 << 20)])
+            f.close()
+        except Exception as e:
+            err.append(e)
+            f.close()  # after a failure: closes, writes nothing
+        return (err[0] if err else None), True
     if kind == "upload":
         relay.arm(len(data) // 2)
     t = threading.Thread(target=pipe)
@@ -282,7 +301,11 @@ def test_kill_worker_mid_write(
                 os.remove(os.path.join(root, p))
 
             assert state in ("absent", "old", "new"), f"{name}: {state} after the kill"
-            if fallback:
+            if kind == "stream":
+                # Pieces went to the killed worker: reported, never half written.
+                assert isinstance(err, OSError), repr(err)
+                assert state in ("absent", "old"), f"{name}: {state}"
+            elif fallback:
                 assert err is None, f"fallback write raised {err!r}"
                 assert state == "new", f"fallback write left {state}"
             else:

@@ -79,6 +79,7 @@ async fn through_worker(
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     };
     let w = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())

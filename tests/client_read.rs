@@ -32,6 +32,7 @@ async fn worker(
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     };
     RunningWorker::start(WorkerConfig::from_input(&input).unwrap())

@@ -29,6 +29,7 @@ async fn worker(ufs: &Path, cache: &Path, port: u16, peers: &str) -> RunningWork
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     };
     RunningWorker::start(WorkerConfig::from_input(&input).unwrap())

@@ -36,7 +36,7 @@ def test_etcd_cluster_lifecycle(dataset: Path) -> None:
     c = ClusterProcess(["--workers", "3", "--ufs", str(dataset), "--start-etcd"])
     try:
         info = c.info
-        assert set(info) == {"etcd_hosts", "worker_hosts", "worker_pids", "ufs"}
+        assert set(info) == {"etcd_hosts", "worker_hosts", "s3_hosts", "worker_pids", "ufs"}
         assert info["ufs"] == f"file://{dataset}"
         assert len(info["worker_pids"]) == 3 and all(pid_alive(p) for p in info["worker_pids"])
         assert all(health(p) for p in c.worker_ports)
@@ -125,6 +125,8 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
             "--cache-dir",
             str(tmp_path / "c"),
             "--port",
+            "0",
+            "--s3-port",
             "0",
         ],
         capture_output=True,

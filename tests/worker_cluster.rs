@@ -27,6 +27,7 @@ fn input(ufs: &Path, cache: &Path, etcd: &Etcd) -> WorkerInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     }
 }

@@ -24,6 +24,7 @@ fn input(ufs: &Path, cache: &Path, interval: Option<&str>) -> WorkerInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     }
 }

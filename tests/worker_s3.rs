@@ -27,6 +27,7 @@ fn s3_input(moto: &Moto, cache: &std::path::Path, ufs: &str) -> WorkerInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     }
 }

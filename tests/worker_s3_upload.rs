@@ -47,6 +47,7 @@ impl Fixture {
                 page_size: Some("65536".into()),
                 ..ConfigInput::default()
             },
+            s3_port: Some("0".into()),
             ..WorkerInput::default()
         };
         let worker = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())

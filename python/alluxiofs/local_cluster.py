@@ -6,7 +6,10 @@ answers ``/v1/health`` (and, with etcd, is registered) one JSON line is
 printed on stdout::
 
     {"etcd_hosts": "127.0.0.1:PORT" | null, "worker_hosts": "127.0.0.1:P1,...",
-     "worker_pids": [...], "ufs": "..."}
+     "s3_hosts": "127.0.0.1:S1,...", "worker_pids": [...], "ufs": "..."}
+
+``s3_hosts`` are the workers' S3 API endpoints (path-style ``/bucket/key``),
+in the order of ``worker_hosts``.
 
 SIGINT/SIGTERM stops every process it started (workers first, so they revoke
 their etcd leases), then removes the cache directory if it made one.
@@ -94,6 +97,7 @@ class LocalCluster:
         s3: Optional[Dict[str, Optional[str]]] = None,
         metadata_sync_interval: Optional[str] = None,
         settings: Optional[Mapping[str, Any]] = None,
+        s3_ports: Optional[List[int]] = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers {workers}: need at least 1")
@@ -106,6 +110,10 @@ class LocalCluster:
         self._own_cache = cache_dir is None
         self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="alluxiofs-cluster-")
         self.ports = [free_port() for _ in range(workers)]
+        #: Each worker's S3 API port (free ones unless given).
+        self.s3_ports = list(s3_ports) if s3_ports else [free_port() for _ in range(workers)]
+        if len(self.s3_ports) != workers:
+            raise ValueError(f"s3_ports: {len(self.s3_ports)} ports for {workers} workers")
         self.procs: List[subprocess.Popen[bytes]] = []
         given: Dict[str, Any] = {
             "page_size": page_size,
@@ -124,6 +132,11 @@ class LocalCluster:
         """``127.0.0.1:P1,127.0.0.1:P2,...``"""
         return ",".join(f"127.0.0.1:{p}" for p in self.ports)
 
+    @property
+    def s3_hosts(self) -> str:
+        """The workers' S3 API endpoints, ``127.0.0.1:S1,...``."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.s3_ports)
+
     def worker_command(self, i: int) -> List[str]:
         """The command line of worker ``i``."""
         cmd = [
@@ -133,6 +146,8 @@ class LocalCluster:
             "worker",
             "--port",
             str(self.ports[i]),
+            "--s3-port",
+            str(self.s3_ports[i]),
             "--cache-dir",
             os.path.join(self.cache_dir, f"worker-{i}"),
             *self._common,
@@ -206,6 +221,7 @@ class LocalCluster:
         return {
             "etcd_hosts": self.etcd_hosts,
             "worker_hosts": self.worker_hosts,
+            "s3_hosts": self.s3_hosts,
             "worker_pids": [p.pid for p in self.procs],
             "ufs": self.ufs,
         }

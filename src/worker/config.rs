@@ -51,6 +51,13 @@ pub struct WorkerInput {
     pub lease_ttl: Option<String>,
     /// Serve only the OSS endpoints and close the connection on errors.
     pub oss_strict: bool,
+    /// S3 API port (default 29998; 0 = any free port; `off` = none).
+    pub s3_port: Option<String>,
+    /// `ACCESS_KEY:SECRET_KEY` the S3 API requires (SigV4 verified); unset,
+    /// signatures are accepted and ignored (Alluxio's SIMPLE mode).
+    pub s3_credentials: Option<String>,
+    /// Whether `/v1/ufsInfo` hands out the S3 under storage's credentials.
+    pub ufs_info_credentials: bool,
     /// A fixed UUID instead of the one kept in the cache directory.
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
@@ -93,6 +100,13 @@ pub struct WorkerConfig {
     pub lease_ttl: Duration,
     /// OSS-strict mode.
     pub oss_strict: bool,
+    /// S3 API port (0 = any free port); `None` = no S3 API.
+    pub s3_port: Option<u16>,
+    /// The one access key and secret the S3 API accepts (SigV4 verified);
+    /// `None`: signatures are accepted and ignored.
+    pub s3_credentials: Option<(String, String)>,
+    /// Whether `/v1/ufsInfo` includes the S3 under storage's credentials.
+    pub ufs_info_credentials: bool,
     /// Fixed identity (UUID text).
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers.
@@ -125,6 +139,9 @@ pub enum NodeResponse {
     /// A bare `WorkerNetAddress` object, as docs/protocol.md §5.8 describes.
     Object,
 }
+
+/// Alluxio's S3 API port (`alluxio.worker.rest.port`).
+pub const DEFAULT_S3_PORT: u16 = 29998;
 
 fn invalid(key: &str, value: &str, why: &str) -> Error {
     Error::InvalidConfig(format!("invalid {key}={value:?}: {why}"))
@@ -231,7 +248,31 @@ impl WorkerConfig {
                 }
             },
         };
+        let s3_port = match i.s3_port.as_deref().map(str::trim) {
+            None => Some(DEFAULT_S3_PORT),
+            Some("off") => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| invalid("s3_port", p, "expected 0 to 65535, or off"))?,
+            ),
+        };
+        let s3_credentials = match i.s3_credentials.as_deref() {
+            None => None,
+            Some(c) => match c.split_once(':') {
+                Some((k, s)) if !k.is_empty() && !s.is_empty() => {
+                    Some((k.to_owned(), s.to_owned()))
+                }
+                _ => {
+                    return Err(Error::InvalidConfig(
+                        "invalid s3_credentials: expected ACCESS_KEY:SECRET_KEY".into(),
+                    ))
+                }
+            },
+        };
         Ok(Self {
+            s3_port,
+            s3_credentials,
+            ufs_info_credentials: i.ufs_info_credentials,
             node_response,
             metadata_sync_interval,
             readahead_pages,

@@ -11,6 +11,7 @@ pub mod query;
 pub mod registration;
 pub mod respond;
 pub mod routes;
+pub mod s3;
 pub mod server;
 pub mod settings;
 pub mod state;

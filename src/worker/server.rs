@@ -25,6 +25,8 @@ use crate::worker::ufs::Ufs;
 /// A worker serving in the background of the current runtime.
 pub struct RunningWorker {
     addr: SocketAddr,
+    s3_addr: Option<SocketAddr>,
+    s3_serve: Option<tokio::task::JoinHandle<()>>,
     worker: Worker,
     stop: watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
@@ -103,6 +105,19 @@ impl RunningWorker {
             quota: config.cache_size,
         })?;
         let ufs = Ufs::new(&config.ufs_roots, &config.s3)?;
+        let s3_listener = match config.s3_port {
+            Some(port) => {
+                // The bucket names must not clash before anything is served.
+                crate::worker::s3::mounts::Mounts::new(&ufs.roots())?;
+                let l = TcpListener::bind((config.host.as_str(), port))
+                    .await
+                    .map_err(|e| {
+                        Error::io(format!("binding the S3 API on {}:{port}", config.host), &e)
+                    })?;
+                Some(l)
+            }
+            None => None,
+        };
         let worker = Worker::new(config.clone(), me.clone(), store, ufs)?;
         let registration = match config.etcd() {
             Some(etcd) => Some(
@@ -112,16 +127,31 @@ impl RunningWorker {
             None => None,
         };
         let (stop, stop_rx) = watch::channel(false);
+        let s3_addr = match &s3_listener {
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|e| Error::io("reading the S3 API's bound address", &e))?,
+            ),
+            None => None,
+        };
+        let s3_serve = s3_listener.map(|l| {
+            tokio::spawn(accept_loop(
+                l,
+                crate::worker::s3::router(worker.clone()),
+                stop_rx.clone(),
+            ))
+        });
         let serve = tokio::spawn(accept_loop(
             listener,
             routes::router(worker.clone()),
             stop_rx,
         ));
         log::info!(
-            "alluxiofs worker {} serving {} on {}{}",
+            "alluxiofs worker {} serving {} on {}{}{}",
             me.identity,
             config.ufs_roots.join(","),
             addr,
+            s3_addr.map_or_else(String::new, |a| format!(" (S3 API on {a})")),
             if config.oss_strict {
                 " (OSS-strict)"
             } else {
@@ -130,6 +160,8 @@ impl RunningWorker {
         );
         Ok(Self {
             addr,
+            s3_addr,
+            s3_serve,
             worker,
             stop,
             serve,
@@ -140,6 +172,11 @@ impl RunningWorker {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The S3 API's bound address, if it serves one.
+    pub fn s3_addr(&self) -> Option<SocketAddr> {
+        self.s3_addr
     }
 
     /// The worker's state (page store, UFS, identity).
@@ -154,6 +191,9 @@ impl RunningWorker {
         }
         let _ = self.stop.send(true);
         let _ = self.serve.await;
+        if let Some(s) = self.s3_serve {
+            let _ = s.await;
+        }
     }
 }
 

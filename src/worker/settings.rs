@@ -235,6 +235,27 @@ pub const SETTINGS: &[Setting] = &[
     setting!(s3_region, None, true, "S3 region"),
     setting!(s3_access_key_id, None, true, "S3 access key id"),
     setting!(s3_secret_access_key, None, true, "S3 secret access key"),
+    setting!(
+        s3_port,
+        Some("29998"),
+        false,
+        "port of Alluxio's S3 API (path-style /bucket/key); 0 = any free port, off = none"
+    ),
+    setting!(
+        s3_credentials,
+        None,
+        true,
+        "ACCESS_KEY:SECRET_KEY the S3 API requires, SigV4 verified; unset: signatures are \
+         accepted and ignored (Alluxio's SIMPLE mode)"
+    ),
+    setting!(
+        ufs_info_credentials,
+        Kind::Flag,
+        None,
+        true,
+        "let GET /v1/ufsInfo hand out the S3 under storage's access key and secret",
+        |i, v| i.ufs_info_credentials = v == Value::Flag(true)
+    ),
 ];
 
 /// The setting called `name`; an error listing the known names otherwise.

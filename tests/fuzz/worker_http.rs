@@ -66,6 +66,7 @@ fn r5_fuzz_worker_http() {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()
         },
+        s3_port: Some("0".into()),
         ..WorkerInput::default()
     };
     let worker = rt.block_on(async {

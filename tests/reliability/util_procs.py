@@ -51,6 +51,8 @@ class WorkerProcess:
             cache_dir,
             "--port",
             str(self.port),
+            "--s3-port",
+            "0",
             "--page-size",
             page_size,
         ]

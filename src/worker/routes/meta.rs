@@ -87,6 +87,38 @@ pub async fn node(State(w): State<Worker>, RawQuery(q): RawQuery) -> Response<Bo
     .await
 }
 
+/// `GET /v1/ufsInfo`: the S3 API's mount table, as the alluxiofs 1.1.18
+/// client reads it (`{"<root>/": {"alluxio_path": "/<bucket path>/", ...}}`,
+/// docs/protocol.md §8). An S3 root carries its endpoint and region; its
+/// access key and secret only with `--ufs-info-credentials`.
+pub async fn ufs_info(State(w): State<Worker>) -> Response<Body> {
+    respond(&w, async {
+        let mounts = crate::worker::s3::mounts::Mounts::new(&w.ufs().roots())?;
+        let c = w.config();
+        let mut out = serde_json::Map::new();
+        for (root, alluxio_path) in mounts.table() {
+            let mut entry = serde_json::Map::new();
+            entry.insert("alluxio_path".into(), alluxio_path.into());
+            if root.starts_with("s3://") {
+                let mut put = |k: &str, v: &Option<String>| {
+                    if let Some(v) = v {
+                        entry.insert(k.into(), v.clone().into());
+                    }
+                };
+                put("endpoint", &c.s3.endpoint);
+                put("region", &c.s3.region);
+                if c.ufs_info_credentials {
+                    put("access_key", &c.s3.access_key_id);
+                    put("secret_key", &c.s3.secret_access_key);
+                }
+            }
+            out.insert(root, entry.into());
+        }
+        Ok(json(serde_json::Value::Object(out).to_string()))
+    })
+    .await
+}
+
 /// `GET /v1/health`.
 pub async fn health() -> Response<Body> {
     with_type(StatusCode::OK, "text/plain", "worker is active")

@@ -6,6 +6,8 @@ mod meta;
 mod namespace;
 mod pages;
 
+pub(crate) use pages::stream_range;
+
 use std::future::Future;
 
 use axum::body::Body;
@@ -43,6 +45,7 @@ pub fn router(worker: Worker) -> Router {
     if !strict {
         r = r
             .route("/{v}/node", get(meta::node))
+            .route("/{v}/ufsInfo", get(meta::ufs_info))
             .route("/{v}/range/{id}", get(pages::range))
             .route(
                 "/{v}/chunk/{id}",

@@ -87,7 +87,7 @@ pub async fn page_put(
 }
 
 /// Streams bytes `[start, end)` of a file from its pages, fetching a few pages ahead.
-fn stream_range(w: &Worker, id: String, meta: FileMeta, start: u64, end: u64) -> Body {
+pub(crate) fn stream_range(w: &Worker, id: String, meta: FileMeta, start: u64, end: u64) -> Body {
     if start >= end {
         return Body::empty();
     }

@@ -136,6 +136,12 @@ def afs(cluster: LocalCluster) -> AlluxioFileSystem:
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
     """A moto S3 server on a free port (its endpoint URL), for the module."""
+    yield from moto_server()
+
+
+def moto_server() -> Iterator[str]:
+    """Starts a moto S3 server on a free port, yields its endpoint URL and
+    stops it (for a fixture to ``yield from``)."""
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which(
         "moto_server"
     )

@@ -19,6 +19,11 @@
 //!   worker: every request answered or cleanly closed in time, no 5xx but
 //!   the deliberate ones, `/v1/health` 200 after every batch, nothing outside
 //!   the under-storage root touched.
+//! * `worker_s3` — the same against the worker's S3 API port: random
+//!   paths (traversal, encoded separators, escaping symlinks), listings with
+//!   random parameters, `Range` headers, `aws-chunked` bodies: S3 answers,
+//!   4xx or the deliberate 5xx (501 NotImplemented, a symlink loop),
+//!   nothing outside the root read or written.
 //! * `client_parse` — the client's response parsers (`parse_list`,
 //!   `status_error`, page math).
 //! * `client_server` — the Rust client against a fake worker answering
@@ -64,6 +69,7 @@ mod paths;
 mod raw;
 mod requests;
 mod worker_http;
+mod worker_s3;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};

@@ -162,6 +162,27 @@ impl Request {
         Self::finish(r, w, true, method)
     }
 
+    /// A well-formed HTTP/1.1 request with extra header lines.
+    pub fn with_headers(
+        r: &mut Rand,
+        method: &str,
+        target: &str,
+        headers: &[String],
+        body: &[u8],
+    ) -> Self {
+        let mut w = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n").into_bytes();
+        for h in headers {
+            w.extend_from_slice(h.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        if !body.is_empty() || method == "PUT" {
+            w.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        w.extend_from_slice(b"\r\n");
+        w.extend_from_slice(body);
+        Self::finish(r, w, true, method)
+    }
+
     fn finish(r: &mut Rand, bytes: Vec<u8>, complete: bool, method: &str) -> Self {
         Self {
             half_close: !complete || r.pct(30),

@@ -360,3 +360,84 @@ def reraise(got: Any) -> Any:
 def write_via_file(fs: AlluxioFileSystem, path: str) -> None:
     with fs.open(path, "wb") as f:
         f.write(b"PLANTED")
+
+
+#: Attacks on the worker's S3 API (path-style `/{bucket}/{key}` below the one
+#: root `ufsroot`: its top-level directories are the buckets), sent byte for
+#: byte: (name, method, target).
+S3_ATTACKS = [
+    ("dotdot", "GET", "/sub/../../outside/secret.txt"),
+    ("dotdot_bucket", "GET", "/../outside/secret.txt"),
+    ("pct_dotdot", "GET", "/sub/%2e%2e/%2e%2e/outside/secret.txt"),
+    ("pct_dotdot_bucket", "GET", "/%2e%2e/outside/secret.txt"),
+    ("pct_slash", "GET", "/sub/..%2f..%2foutside%2fsecret.txt"),
+    ("pct_slash_bucket", "GET", "/..%2foutside/secret.txt"),
+    ("double_enc", "GET", "/sub/%252e%252e/%252e%252e/outside/secret.txt"),
+    ("backslash", "GET", "/sub/..%5c..%5coutside%5csecret.txt"),
+    ("nul", "GET", "/sub/a.txt%00/../../outside/secret.txt"),
+    ("empty_segments", "GET", "/sub//..//..//outside/secret.txt"),
+    ("no_bucket", "GET", "//etc/passwd"),
+    ("abs_in_key", "GET", "/sub//etc/passwd"),
+    ("symlink_file", "GET", "/link_file"),
+    ("symlink_file_key", "GET", "/sub/../link_file"),
+    ("symlink_dir_bucket", "GET", "/link_dir/secret.txt"),
+    ("symlink_up_bucket", "GET", "/link_up/parent_canary.txt"),
+    ("symlink_up_deep", "GET", "/link_up/outside/secret.txt"),
+    ("sibling", "GET", "/..%2fufsroot2/secret.txt"),
+    ("fullwidth", "GET", "/sub/%EF%BC%8E%EF%BC%8E/outside/secret.txt"),
+    ("overlong", "GET", "/sub/%C0%AE%C0%AE/outside/secret.txt"),
+    ("head_symlink", "HEAD", "/link_dir/secret.txt"),
+    ("list_symlink_bucket", "GET", "/link_dir?list-type=2"),
+    ("list_up_bucket", "GET", "/link_up?list-type=2&prefix=outside/"),
+    ("list_prefix_dotdot", "GET", "/sub?list-type=2&prefix=../outside/"),
+    ("list_prefix_pct", "GET", "/sub?list-type=2&prefix=%2e%2e%2foutside%2f&delimiter=/"),
+    ("list_token_dotdot", "GET", "/sub?list-type=2&continuation-token=2e2e2f6f757473696465"),
+    ("put_dotdot", "PUT", "/sub/../../outside/planted"),
+    ("put_pct", "PUT", "/sub/..%2f..%2foutside%2fplanted"),
+    ("put_symlink_dir", "PUT", "/link_dir/planted"),
+    ("put_symlink_file", "PUT", "/sub/../link_file"),
+    ("put_symlink_up", "PUT", "/link_up/planted"),
+    ("put_mkdir_symlink", "PUT", "/link_dir/planted_dir/"),
+    ("delete_symlink_dir", "DELETE", "/link_dir/secret.txt"),
+    ("delete_symlink_up", "DELETE", "/link_up/parent_canary.txt"),
+    ("delete_dotdot", "DELETE", "/sub/../../outside/secret.txt"),
+]
+
+
+def test_confinement_over_the_s3_api(world: World) -> None:
+    """The S3 API refuses every trick (4xx; a DELETE of what it cannot name
+    is refused too), leaks no canary byte and changes nothing outside."""
+    w = world
+    before = snapshot(str(w.base), exclude=(str(w.base / "cache"),))
+    port = w.worker.s3_port
+    assert raw(port, "GET", "/sub/a.txt") == (200, b"hello\n")  # control
+    statuses: Counter[str] = Counter()
+    failures: List[str] = []
+    leaked = 0
+    for name, method, target in S3_ATTACKS:
+        status, data = raw(port, method, target, b"PLANTED" if method == "PUT" else b"")
+        statuses[f"http_{status}"] += 1
+        if w.token in data or b"root:x:0:0" in data:
+            leaked += len(data)
+        # A listing may answer 200 with keys of its own bucket (a token or
+        # prefix is only a position in the key order), never a name from outside.
+        outside_names = (b"secret.txt", b"parent_canary", b"planted")
+        own_listing = (
+            status == 200 and name.startswith("list") and not any(n in data for n in outside_names)
+        )
+        if not (400 <= status < 500 or own_listing):
+            failures.append(f"{name}: {method} {target} -> {status} {data[:200]!r}")
+    assert w.worker.proc.poll() is None and w.worker.healthy()
+    assert raw(port, "GET", "/sub/a.txt") == (200, b"hello\n")
+    changes = diff(before, snapshot(str(w.base), exclude=(str(w.base / "cache"),)))
+    figure(
+        "R6 confinement S3 API",
+        attempts=len(S3_ATTACKS),
+        not_refused=len(failures),
+        outside_bytes_leaked=leaked,
+        files_touched=len(changes),
+        **dict(sorted(statuses.items())),
+    )
+    assert not failures, "\n".join(failures)
+    assert leaked == 0
+    assert not changes, "the tree outside the cache changed:\n" + "\n".join(changes)

@@ -40,6 +40,8 @@ class WorkerProcess:
         port: Optional[int] = None,
     ) -> None:
         self.port = port or free_port()
+        #: The worker's S3 API port.
+        self.s3_port = free_port()
         cmd = [
             sys.executable,
             "-m",
@@ -52,7 +54,7 @@ class WorkerProcess:
             "--port",
             str(self.port),
             "--s3-port",
-            "0",
+            str(self.s3_port),
             "--page-size",
             page_size,
         ]

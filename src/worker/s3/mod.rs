@@ -243,6 +243,12 @@ async fn handle(State(w): State<Worker>, req: Request) -> Response<Body> {
         (&Method::GET | &Method::HEAD, false, Some(_)) => object::get(&w, &r).await,
         (&Method::PUT, false, Some(_)) => object::put(&w, &r, body).await,
         (&Method::DELETE, false, Some(_)) => object::delete(&w, &r).await,
+        // `//key`: no bucket names it.
+        (_, true, Some(_)) => Err(S3Error::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            "the path names no bucket",
+        )),
         (m, _, _) => Err(S3Error::not_implemented(&format!("{m} {path}"))),
     };
     out.unwrap_or_else(|e| e.into_response(&resource, head))

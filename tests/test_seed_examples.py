@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import warnings
 from typing import Any, Iterator
 
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alluxiofs.etcd_process import EtcdProcess
+from alluxiofs.etcd_process import EtcdProcess, port_is_free
 from alluxiofs.local_cluster import LocalCluster
 
 RAY_MISSING = "ray[data] is not installed (it is in requirements-dev.txt)"
@@ -88,15 +87,6 @@ def ray_session() -> Iterator[Any]:
             ray.shutdown()
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def s3_env(moto: str) -> Iterator[str]:
     """Credentials and endpoint for s3fs through the environment, as on a real machine."""
@@ -124,7 +114,7 @@ def s3_env(moto: str) -> Iterator[str]:
 def seed_cluster(s3_env: str) -> Iterator[LocalCluster]:
     if shutil.which("etcd") is None:
         pytest.fail("etcd is not installed")
-    if not _port_free(2379):
+    if not port_is_free(2379):
         pytest.skip("port 2379 (the seed examples' etcd port) is taken on this machine")
     with EtcdProcess(client_port=2379) as etcd:
         cluster = LocalCluster(

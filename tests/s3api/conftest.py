@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, Dict, Iterator, NamedTuple
+from typing import Any, Dict, Iterator, NamedTuple, Optional
 
 import fsspec
 import pyarrow as pa
@@ -75,14 +75,8 @@ def s3_setup(s3_moto: str) -> Iterator[Setup]:
     files = tree()
     for rel, data in files.items():
         s3.pipe_file(f"{UFS_BUCKET}/{BUCKET}/{rel}", data)
-    settings = {
-        "endpoint": s3_moto,
-        "region": "us-east-1",
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-    }
     with LocalCluster(
-        f"s3://{UFS_BUCKET}", workers=2, start_etcd=True, page_size=str(PAGE), s3=settings
+        f"s3://{UFS_BUCKET}", workers=2, start_etcd=True, page_size=str(PAGE), s3=worker_s3(s3_moto)
     ) as c:
         yield Setup("s3", c, files, "http://" + c.s3_hosts.split(",")[0], f"s3://{UFS_BUCKET}")
 
@@ -100,6 +94,16 @@ def setup(request: pytest.FixtureRequest) -> Setup:
     """Each test once per under storage."""
     fixture: Setup = request.getfixturevalue(f"{request.param}_setup")
     return fixture
+
+
+def worker_s3(endpoint: str) -> Dict[str, Optional[str]]:
+    """The workers' settings for the moto under storage at ``endpoint``."""
+    return {
+        "endpoint": endpoint,
+        "region": "us-east-1",
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+    }
 
 
 def boto(endpoint: str, key: str = "x", secret: str = "y") -> Any:

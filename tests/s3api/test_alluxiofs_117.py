@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +28,9 @@ from typing import Any, Iterator, List
 import fsspec
 import pytest
 
+from alluxiofs.etcd_process import port_is_free
 from alluxiofs.local_cluster import LocalCluster
-from tests.s3api.conftest import BUCKET, CREDS, PAGE, tree
+from tests.s3api.conftest import BUCKET, CREDS, PAGE, tree, worker_s3
 
 HERE = Path(__file__).parent
 S3_PORT = 29998
@@ -56,15 +56,6 @@ def venv_117(pytestconfig: pytest.Config) -> Path:
     return venv
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def files_for_117() -> dict:
     return {k: v for k, v in tree().items() if " " not in k}
 
@@ -73,7 +64,7 @@ def files_for_117() -> dict:
 def cluster_117(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple]:
-    if not port_free(S3_PORT):
+    if not port_is_free(S3_PORT):
         pytest.fail(f"port {S3_PORT} is taken: alluxiofs 1.1.17 reads the S3 API there only")
     files = files_for_117()
     settings = {"node_response": "object"}
@@ -91,12 +82,7 @@ def cluster_117(
         for rel, data in files.items():
             fs.pipe_file(f"{UFS_BUCKET}/{BUCKET}/{rel}", data)
         ufs = f"s3://{UFS_BUCKET}"
-        s3 = {
-            "endpoint": moto,
-            "region": "us-east-1",
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-        }
+        s3 = worker_s3(moto)
     with LocalCluster(
         ufs, workers=1, page_size=str(PAGE), s3=s3, s3_ports=[S3_PORT], settings=settings
     ) as c:

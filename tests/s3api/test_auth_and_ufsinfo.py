@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from alluxiofs.local_cluster import LocalCluster
-from tests.s3api.conftest import BUCKET, Setup, boto
+from tests.s3api.conftest import BUCKET, Setup, boto, worker_s3
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +80,8 @@ def test_ufs_info_hands_out_credentials_only_when_asked(s3_moto: str, tmp_path: 
     s3 = fsspec.filesystem("s3", endpoint_url=s3_moto, key="testing", secret="testing")
     if not s3.exists("ufsinfo"):
         s3.mkdir("ufsinfo")
-    settings = {
-        "endpoint": s3_moto,
-        "region": "us-east-1",
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-    }
     with LocalCluster(
-        "s3://ufsinfo", workers=1, s3=settings, settings={"ufs_info_credentials": True}
+        "s3://ufsinfo", workers=1, s3=worker_s3(s3_moto), settings={"ufs_info_credentials": True}
     ) as c:
         table = json.loads(get(f"http://127.0.0.1:{c.ports[0]}/v1/ufsInfo")[1])
     assert table["s3://ufsinfo/"] == {

@@ -83,11 +83,19 @@ def table(results: List[Result]) -> str:
 
 
 def notes(results: List[Result]) -> str:
-    """Why values are missing, and what some columns measure."""
+    """Why values are missing, what some columns measure, and the values of
+    a row's extra columns (baselines beyond the table's: ``nocache``,
+    ``sync``, ``pyarrow_s3``, ...) with ours relative to each."""
     out = []
     for r in results:
         for col, note in r.notes.items():
             out.append(f"  {r.sid} [{col}]: {note}")
+        for col in r.runs:
+            if col in ("ours", "limit", "reference", "ufs"):
+                continue
+            perf = r.perf_ratio(col)
+            rel = f"; ours {perf:.2f}x as good" if perf else ""
+            out.append(f"  {r.sid} [{col}] = {_num(r.value(col))} {r.unit}{rel}")
     return "\n".join(out)
 
 

@@ -78,6 +78,7 @@ import scen_epoch
 import scen_hedge
 import scen_meta
 import scen_misc
+import scen_peers
 import scen_write
 from harness import COLUMNS, FULL, QUICK, Ctx, Result, say
 from services import Services
@@ -97,7 +98,7 @@ SCENARIOS: Dict[str, Callable[..., None]] = {
     "W1": scen_write.w1,
 }
 #: Scenarios that never run the limit client (no cargo build for them alone).
-NO_LIMIT = {"M1", "H1", "E1", "A1", "W1"}
+NO_LIMIT = {"M1", "H1", "E1", "A1", "W1", "P1"}
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -109,6 +110,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma list of scenarios, e.g. S1,S6,R1")
     p.add_argument("--data-dir", default=None, help="keep (and reuse) the local data here")
     p.add_argument("--ref-venv", default=None, help="reference client venv (built if missing)")
+    p.add_argument(
+        "--ref117-venv", default=None, help="alluxiofs 1.1.17 venv for P1 (built if missing)"
+    )
     return p.parse_args(argv)
 
 
@@ -151,10 +155,10 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> List[Result]
     if args.runs:
         sizes = dataclasses.replace(sizes, runs=max(1, args.runs))
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
-    unknown = only - {*SCENARIOS, "R1"}
+    unknown = only - {*SCENARIOS, "R1", "P1"}
     if unknown:
         raise SystemExit(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}")
-    wanted = [s for s in [*SCENARIOS, "R1"] if not only or s in only]
+    wanted = [s for s in [*SCENARIOS, "R1", "P1"] if not only or s in only]
 
     if any(s not in NO_LIMIT for s in wanted):
         limit_client.ensure_binary()
@@ -181,6 +185,11 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> List[Result]
     for sid in wanted:
         if sid == "R1":
             run_scenario(ctx, sid, functools.partial(scen_misc.r1, ctx, args.quick))
+        elif sid == "P1":
+            venv117 = args.ref117_venv or os.path.join(
+                os.path.dirname(reference.default_venv_dir()), "alluxiofs-1.1.17"
+            )
+            run_scenario(ctx, sid, functools.partial(scen_peers.p1, ctx, venv117))
         else:
             run_scenario(ctx, sid, functools.partial(SCENARIOS[sid], ctx))
     stats = fs.stats()

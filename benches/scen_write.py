@@ -71,10 +71,10 @@ def w1(ctx: Ctx) -> None:
         key = f"bench/w1/run-{run}"
         local = os.path.join(folder, f"run-{run}")
         writers = {
-            "s3": (lambda: ours_s3.open(f"s3://{key}.ours", "wb"), f"{key}.ours"),
-            "ufs": (lambda: s3fs.open(f"{key}.s3fs", "wb"), f"{key}.s3fs"),
-            "local": (lambda: ours_local.open(f"file://{local}.ours", "wb"), f"{local}.ours"),
-            "limit": (lambda: _SyncedFile(f"{local}.disk"), f"{local}.disk"),
+            "s3": (lambda k=key: ours_s3.open(f"s3://{k}.ours", "wb"), f"{key}.ours"),
+            "ufs": (lambda k=key: s3fs.open(f"{k}.s3fs", "wb"), f"{key}.s3fs"),
+            "local": (lambda p=local: ours_local.open(f"file://{p}.ours", "wb"), f"{local}.ours"),
+            "limit": (lambda p=local: _SyncedFile(f"{p}.disk"), f"{local}.disk"),
         }
         for col, (open_w, where) in writers.items():
             times[col].append(_timed(open_w, data))

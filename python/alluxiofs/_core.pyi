@@ -262,6 +262,9 @@ class _WorkerSettings(_WorkerRequired, total=False):
     s3_region: _Text
     s3_access_key_id: _Text
     s3_secret_access_key: _Text
+    s3_port: _Text
+    s3_credentials: _Text
+    ufs_info_credentials: Optional[bool]
 
 def worker_settings() -> List[Dict[str, Any]]:
     """The worker's settings, in the order of ``alluxiofs worker --help``: one

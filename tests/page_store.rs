@@ -429,6 +429,7 @@ async fn restart_with_same_page_size_keeps_pages_and_meta() {
     assert_eq!(store.file_meta(ID), Some(meta()));
     let without_hash = FileMeta {
         content_hash: String::new(),
+        ctime_ms: 0,
         ..meta()
     };
     assert_eq!(store.file_meta(OTHER), Some(without_hash));

@@ -51,6 +51,8 @@ pub struct WorkerInput {
     pub lease_ttl: Option<String>,
     /// Serve only the OSS endpoints and close the connection on errors.
     pub oss_strict: bool,
+    /// Accept page writes over HTTP (`POST`/`PUT /v1/file/{id}/page/{i}`).
+    pub allow_page_writes: bool,
     /// A fixed UUID instead of the one kept in the cache directory.
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
@@ -93,6 +95,8 @@ pub struct WorkerConfig {
     pub lease_ttl: Duration,
     /// OSS-strict mode.
     pub oss_strict: bool,
+    /// Whether page writes over HTTP are accepted (off: 403, docs/protocol.md §8).
+    pub allow_page_writes: bool,
     /// Fixed identity (UUID text).
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers.
@@ -251,6 +255,7 @@ impl WorkerConfig {
             },
             lease_ttl,
             oss_strict: i.oss_strict,
+            allow_page_writes: i.allow_page_writes,
             identity: i.identity.clone(),
             page_size: client.page_size,
             cluster_name: client.cluster_name,

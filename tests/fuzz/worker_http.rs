@@ -62,6 +62,8 @@ fn r5_fuzz_worker_http() {
         cache_dir: Some(base.join("cache").display().to_string()),
         ufs: Some(format!("file://{ufs}")),
         cache_size: Some("256KB".into()),
+        // Page writes are fuzzed too (they are refused by default).
+        allow_page_writes: true,
         cluster: ConfigInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()

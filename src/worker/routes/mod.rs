@@ -4,6 +4,7 @@
 mod load;
 mod meta;
 mod namespace;
+mod page_write;
 mod pages;
 
 use std::future::Future;
@@ -37,8 +38,8 @@ pub fn router(worker: Worker) -> Router {
         .route(
             "/{v}/file/{id}/page/{index}",
             get(pages::page_get)
-                .post(pages::page_put)
-                .put(pages::page_put),
+                .post(page_write::page_put)
+                .put(page_write::page_put),
         );
     if !strict {
         r = r

@@ -1,5 +1,6 @@
 //! Page writes (docs/protocol.md §5.5, §8): refused unless the worker runs
-//! with `allow_page_writes`, and at most one page.
+//! with `allow_page_writes`, at most one page, and a cached page whose length
+//! disagrees with its file's size is read again, never served.
 
 use _core::config::ConfigInput;
 use _core::protocol::path_id::path_id;
@@ -129,4 +130,44 @@ async fn page_writes_carry_one_page_at_most() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     assert!(!f.worker.worker().store().contains(&id, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_page_of_the_wrong_length_is_read_again_not_served() {
+    let f = Fixture::new(true, false).await;
+    let data = content(PAGE * 3 + 100);
+    let url = f.file("f", &data);
+    let id = path_id(&url);
+    let range = format!("/v1/range/{id}?ufsFullPath={url}&offset=0&length=-1");
+    assert_eq!(f.get(&range).await.1.to_vec(), data, "cold read");
+    let store = f.worker.worker().store();
+    assert!((0..4).all(|i| store.contains(&id, i)));
+
+    // Through the store: a short middle page, a whole page past the last
+    // one's end, and a short last page.
+    store
+        .put(&id, 1, Bytes::from_static(b"short"))
+        .await
+        .unwrap();
+    store.put(&id, 3, Bytes::from(vec![9; PAGE])).await.unwrap();
+    let (s, b) = f.get(&range).await;
+    assert_eq!((s, b.to_vec() == data), (200, true), "range");
+    store.put(&id, 3, Bytes::from(vec![9; 99])).await.unwrap();
+    let (s, b) = f
+        .get(&format!("/v1/file/{id}/page/3?ufsFullPath={url}"))
+        .await;
+    assert_eq!((s, b.to_vec()), (200, data[PAGE * 3..].to_vec()), "page");
+    // Through a page write (as an old worker allowed), with and without
+    // ufsFullPath on the read.
+    let (s, _) = f
+        .send("POST", &format!("/v1/file/{id}/page/2"), b"torn".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let (s, b) = f.get(&format!("/v1/file/{id}/page/2")).await;
+    assert_eq!((s, b.to_vec()), (200, data[PAGE * 2..PAGE * 3].to_vec()));
+    assert_eq!(store.stats().corrupt, 4, "each bad page dropped once");
+    // Read again from the under storage and cached whole.
+    assert_eq!(f.get(&range).await.1.to_vec(), data);
+    assert_eq!(store.stats().corrupt, 4);
 }

@@ -42,13 +42,23 @@ pub async fn page_get(
         let index = parse_index(&index)?;
         let offset = non_negative("offset", q.int("offset")?)?;
         let length = non_negative("length", q.int("length")?)?;
-        // A cached page is served without touching the under storage.
-        let data = match w.store().get(&id, index).await? {
-            Some(d) => d,
-            None => {
-                let url = q.template("ufsFullPath")?.filter(|u| !u.is_empty());
-                let meta = w.file_meta(&id, url.as_deref()).await?;
-                w.page(&id, &meta, index).await?
+        let url = q.template("ufsFullPath")?.filter(|u| !u.is_empty());
+        // With the file's size known (its record, else a stat), a cached page
+        // of the wrong length is dropped and read again, never served; a page
+        // of a file with a record is served without touching the under storage.
+        let data = if url.is_some() || w.store().file_meta(&id).is_some() {
+            let meta = w.file_meta(&id, url.as_deref()).await?;
+            w.page(&id, &meta, index).await?
+        } else {
+            // Only a page write (--allow-page-writes) caches a page of a file
+            // the worker never read: OSS semantics, served as written.
+            match w.store().get(&id, index).await? {
+                Some(d) => d,
+                None => {
+                    // Not found, unless the file's record appeared meanwhile.
+                    let meta = w.file_meta(&id, None).await?;
+                    w.page(&id, &meta, index).await?
+                }
             }
         };
         let len = data.len() as u64;

@@ -185,6 +185,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A request body is larger than its endpoint accepts, e.g. a page
+    /// write of more than one page (HTTP 413, `ValueError`).
+    #[error("too large: {0}")]
+    TooLarge(String),
+
     /// The under storage failed (HTTP 500).
     #[error("under storage error at {path}: {message}")]
     Ufs {
@@ -296,6 +301,7 @@ impl Error {
             Self::PermissionDenied(_) | Self::EtcdAuth { .. } => 403,
             Self::NotFound(_) => 404,
             Self::AlreadyExists(_) => 409,
+            Self::TooLarge(_) => 413,
             Self::NoWorkers { .. } | Self::EtcdUnavailable { .. } => 503,
             Self::Timeout { .. } => 504,
             Self::Transport { kind, .. } if kind.is_timeout() => 504,

@@ -45,6 +45,11 @@ fn meta() -> FileMeta {
     }
 }
 
+/// [`meta`] of a file of `length` bytes (its pages must fit it to be served).
+fn meta_of(length: u64) -> FileMeta {
+    FileMeta { length, ..meta() }
+}
+
 #[tokio::test]
 async fn round_trip_full_short_and_empty_pages() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,6 +150,37 @@ async fn truncated_page_is_never_served() {
         })
         .await;
     }
+}
+
+#[tokio::test]
+async fn a_page_whose_length_disagrees_with_the_record_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 100, 1 << 20);
+    // Without a record the length cannot be checked: served as written.
+    store.put(ID, 0, data(1, 60)).await.unwrap();
+    assert_eq!(store.get(ID, 0).await.unwrap(), Some(data(1, 60)));
+    // A file of 250 bytes: pages of 100, 100 and 50 bytes, none after.
+    store.set_file_meta(ID, meta_of(250)).unwrap();
+    let bad = [(0, 60), (1, 99), (2, 100), (2, 49), (3, 10)];
+    for (n, (i, len)) in bad.into_iter().enumerate() {
+        store.put(ID, i, data(2, len)).await.unwrap();
+        assert_eq!(store.get(ID, i).await.unwrap(), None, "page {i} of {len}");
+        assert!(!store.contains(ID, i) && !page_file(dir.path(), ID, i).exists());
+        assert_eq!(store.stats().corrupt, n as u64 + 1);
+    }
+    for (i, len) in [(0, 100), (1, 100), (2, 50)] {
+        store.put(ID, i, data(3, len)).await.unwrap();
+        assert_eq!(store.get(ID, i).await.unwrap(), Some(data(3, len)));
+    }
+    // A miss on a page of the wrong length is loaded again.
+    store.put(ID, 1, data(4, 30)).await.unwrap();
+    let page = store
+        .get_or_load(ID, 1, || async { Ok(data(5, 100)) })
+        .await
+        .unwrap();
+    assert_eq!(page, data(5, 100));
+    assert_eq!(store.get(ID, 1).await.unwrap(), Some(data(5, 100)));
+    assert_eq!(store.stats().corrupt, bad.len() as u64 + 1);
 }
 
 #[tokio::test]
@@ -405,7 +441,7 @@ async fn restart_with_same_page_size_keeps_pages_and_meta() {
             store.put(ID, i, data(i as u8, 100)).await.unwrap();
         }
         store.put(ID, 3, data(3, 20)).await.unwrap();
-        store.set_file_meta(ID, meta()).unwrap();
+        store.set_file_meta(ID, meta_of(320)).unwrap();
         store.set_file_meta(OTHER, meta()).unwrap();
     }
     // A record written before content hashes were kept still loads.
@@ -426,9 +462,10 @@ async fn restart_with_same_page_size_keeps_pages_and_meta() {
         assert_eq!(store.get(ID, i).await.unwrap(), Some(data(i as u8, 100)));
     }
     assert_eq!(store.get(ID, 3).await.unwrap(), Some(data(3, 20)));
-    assert_eq!(store.file_meta(ID), Some(meta()));
+    assert_eq!(store.file_meta(ID), Some(meta_of(320)));
     let without_hash = FileMeta {
         content_hash: String::new(),
+        ctime_ms: 0,
         ..meta()
     };
     assert_eq!(store.file_meta(OTHER), Some(without_hash));

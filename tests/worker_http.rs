@@ -28,6 +28,8 @@ fn input(ufs: &Path, cache: &Path) -> WorkerInput {
         cache_dir: Some(cache.to_string_lossy().into()),
         ufs: Some(format!("file://{}", ufs.display())),
         cache_size: Some("64KB".into()),
+        // Every endpoint is tested here, page writes included.
+        allow_page_writes: true,
         cluster: ConfigInput {
             page_size: Some(PAGE.to_string()),
             ..ConfigInput::default()

@@ -255,6 +255,7 @@ class _WorkerSettings(_WorkerRequired, total=False):
     etcd_password: _Text
     lease_ttl: _Text
     oss_strict: Optional[bool]
+    allow_page_writes: Optional[bool]
     identity: _Text
     virtual_nodes: _Text
     node_response: Optional[Literal["array", "object"]]

@@ -168,7 +168,9 @@ fn with_kind(py: Python<'_>, err: PyErr, kind: TransportKind) -> PyErr {
 pub fn to_pyerr(e: Error) -> PyErr {
     let msg = e.to_string();
     match e {
-        Error::InvalidConfig(_) | Error::InvalidArgument(_) => PyValueError::new_err(msg),
+        Error::InvalidConfig(_) | Error::InvalidArgument(_) | Error::TooLarge(_) => {
+            PyValueError::new_err(msg)
+        }
         Error::NotFound(_) => PyFileNotFoundError::new_err(msg),
         Error::IsADirectory(_) => PyIsADirectoryError::new_err(msg),
         Error::PermissionDenied(_) => PyPermissionError::new_err(msg),

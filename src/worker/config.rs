@@ -58,6 +58,8 @@ pub struct WorkerInput {
     pub s3_credentials: Option<String>,
     /// Whether `/v1/ufsInfo` hands out the S3 under storage's credentials.
     pub ufs_info_credentials: bool,
+    /// Accept page writes over HTTP (`POST`/`PUT /v1/file/{id}/page/{i}`).
+    pub allow_page_writes: bool,
     /// A fixed UUID instead of the one kept in the cache directory.
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers: `array` (default; what the alluxiofs 1.0.17
@@ -107,6 +109,8 @@ pub struct WorkerConfig {
     pub s3_credentials: Option<(String, String)>,
     /// Whether `/v1/ufsInfo` includes the S3 under storage's credentials.
     pub ufs_info_credentials: bool,
+    /// Whether page writes over HTTP are accepted (off: 403, docs/protocol.md §8).
+    pub allow_page_writes: bool,
     /// Fixed identity (UUID text).
     pub identity: Option<String>,
     /// Shape of `/v1/node` answers.
@@ -292,6 +296,7 @@ impl WorkerConfig {
             },
             lease_ttl,
             oss_strict: i.oss_strict,
+            allow_page_writes: i.allow_page_writes,
             identity: i.identity.clone(),
             page_size: client.page_size,
             cluster_name: client.cluster_name,

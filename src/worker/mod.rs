@@ -2,6 +2,7 @@
 //! §1, §5, Appendix B) built on the same pure modules as the client.
 
 pub mod config;
+pub mod connection;
 pub mod file_info;
 pub mod identity_file;
 pub mod load_job;

@@ -1,23 +1,20 @@
 //! Starting and stopping a worker: bind, open the page store and the under
-//! storage, register in etcd, serve HTTP/1.1 with keep-alive, and on shutdown
-//! revoke the etcd lease first so clients drop the worker at once.
+//! storage, register in etcd, serve HTTP/1.1 with keep-alive (under the
+//! limits of [`crate::worker::connection`]), and on shutdown revoke the etcd
+//! lease first so clients drop the worker at once.
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
-use axum::http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 use crate::error::{Error, Result};
 use crate::protocol::worker_info::{WorkerInfo, WorkerNetAddress};
 use crate::worker::config::WorkerConfig;
+// Connections are served with the limits of `connection` (docs/protocol.md §8).
+use crate::worker::connection::accept_loop;
 use crate::worker::page_store::{PageStore, PageStoreConfig};
 use crate::worker::registration::Registration;
-use crate::worker::respond::CloseConnection;
 use crate::worker::routes;
 use crate::worker::state::{resolve_identity, Worker};
 use crate::worker::ufs::Ufs;
@@ -31,59 +28,6 @@ pub struct RunningWorker {
     stop: watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     registration: Option<Registration>,
-}
-
-/// Why a connection must be dropped without a response (OSS-strict mode).
-#[derive(Debug)]
-struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("request failed; closing the connection (OSS error model)")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
-async fn serve_connection(stream: tokio::net::TcpStream, router: axum::Router) {
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let router = router.clone();
-        async move {
-            let resp: Response<Body> = match router.oneshot(req.map(Body::new)).await {
-                Ok(r) => r,
-                Err(e) => match e {},
-            };
-            if resp.extensions().get::<CloseConnection>().is_some() {
-                // hyper closes the connection without writing a response.
-                return Err(Dropped);
-            }
-            Ok::<_, Dropped>(resp)
-        }
-    });
-    let _ = stream.set_nodelay(true);
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = conn.await {
-        log::debug!("alluxiofs worker: connection ended: {e}");
-    }
-}
-
-async fn accept_loop(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, router.clone()));
-                }
-                Err(e) => {
-                    log::warn!("alluxiofs worker: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 impl RunningWorker {

@@ -204,6 +204,15 @@ pub const SETTINGS: &[Setting] = &[
         |i, v| i.oss_strict = v == Value::Flag(true)
     ),
     setting!(
+        allow_page_writes,
+        Kind::Flag,
+        None,
+        true,
+        "accept page writes (POST/PUT /v1/file/{id}/page/{i}), which replace cached bytes \
+         without touching the under storage; refused with 403 otherwise",
+        |i, v| i.allow_page_writes = v == Value::Flag(true)
+    ),
+    setting!(
         identity,
         Some("kept in --cache-dir"),
         false,
@@ -361,13 +370,14 @@ mod tests {
             ("virtual_nodes", t("7")),
             ("node_response", t("object")),
             ("oss_strict", Value::Flag(true)),
+            ("allow_page_writes", Value::Flag(true)),
             ("worker_hosts", t("127.0.0.1:1")),
         ])
         .unwrap();
         let c = WorkerConfig::from_input(&input).unwrap();
         assert_eq!((c.port, c.page_size, c.cache_size), (0, 64 << 10, 1 << 20));
         assert_eq!(c.virtual_nodes, 7);
-        assert!(c.oss_strict && c.peers().is_some());
+        assert!(c.oss_strict && c.allow_page_writes && c.peers().is_some());
         assert_eq!(c.node_response, crate::worker::config::NodeResponse::Object);
         // A bad value is reported by the validation, naming the setting.
         let bad = WorkerInput::from_settings([

@@ -72,7 +72,9 @@ def world(tmp_path: Path) -> Iterator[World]:
     os.symlink(outside / "secret.txt", root / "link_file")
     os.symlink(outside, root / "link_dir")
     os.symlink(base, root / "link_up")
-    with WorkerProcess(f"file://{root}", str(base / "cache")) as w:
+    # Page writes on, so their file ids meet the confinement checks (off,
+    # every page POST is refused before its id is looked at).
+    with WorkerProcess(f"file://{root}", str(base / "cache"), extra=["--allow-page-writes"]) as w:
         w.wait_healthy()
         yield World(base, root, outside, token, data, w)
 

@@ -111,6 +111,11 @@ impl Index {
         self.files.get(id).and_then(|f| f.meta.clone())
     }
 
+    /// The length in the file's record, if it has one.
+    pub(super) fn file_length(&self, id: &str) -> Option<u64> {
+        self.files.get(id)?.meta.as_ref().map(|m| m.length)
+    }
+
     pub(super) fn set_meta(&mut self, id: &str, meta: FileMeta) {
         self.file_mut(id).meta = Some(meta);
     }

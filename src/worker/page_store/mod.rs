@@ -9,7 +9,8 @@
 //!
 //! Races between readers, writers, eviction and removal only ever end in a
 //! cache miss, never in wrong bytes being served: pages are replaced whole
-//! and every page served has passed its checksum. One directory must be
+//! and every page served has passed its checksum and, when its file has a
+//! record, has the length that record implies. One directory must be
 //! opened by one `PageStore` at a time.
 
 mod disk;

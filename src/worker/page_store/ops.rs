@@ -180,9 +180,14 @@ impl PageStore {
             .collect()
     }
 
-    /// Reads and verifies a page the index knows; `None` on any miss.
+    /// Reads and verifies a page the index knows; `None` on any miss. A page
+    /// whose checksum fails, or whose length is not what its file's record
+    /// implies (see [`expected_len`]), is deleted and counted as corrupt.
     pub(super) async fn read_page(&self, file_id: &str, index: u64) -> Result<Option<Bytes>> {
-        let found = self.inner.index.lock().lookup(file_id, index);
+        let (found, file_len) = {
+            let mut ix = self.inner.index.lock();
+            (ix.lookup(file_id, index), ix.file_length(file_id))
+        };
         let Some(gen) = found else {
             return Ok(None);
         };
@@ -200,14 +205,26 @@ impl PageStore {
             Err(e) => return Err(Error::io(format!("reading page {}", path.display()), &e)),
         };
         let raw_len = raw.len();
-        if let Some(data) = disk::decode_page(raw, self.inner.page_size) {
-            return Ok(Some(data));
+        let p = self.inner.page_size;
+        match disk::decode_page(raw, p) {
+            // Without a record (a page write for a file never read here) the
+            // length cannot be checked.
+            Some(data) if file_len.is_none_or(|l| data.len() as u64 == expected_len(l, index, p)) => {
+                return Ok(Some(data));
+            }
+            Some(data) => warn!(
+                "page store: page {} holds {} bytes, but page {index} of a file of {} bytes has {}; deleting it",
+                path.display(),
+                data.len(),
+                file_len.unwrap_or(0),
+                expected_len(file_len.unwrap_or(0), index, p)
+            ),
+            None => warn!(
+                "page store: page {} is corrupt ({raw_len} bytes, checksum or size mismatch); deleting it",
+                path.display()
+            ),
         }
         self.inner.counters.corrupt.fetch_add(1, Relaxed);
-        warn!(
-            "page store: page {} is corrupt ({raw_len} bytes, checksum or size mismatch); deleting it",
-            path.display()
-        );
         let dropped = self.inner.index.lock().drop_if_gen(file_id, index, gen);
         if dropped {
             if let Err(e) = tokio::fs::remove_file(&path).await {
@@ -268,6 +285,14 @@ impl PageStore {
             message: e.to_string(),
         })?
     }
+}
+
+/// The length of page `index` of a file of `file_len` bytes: a whole page,
+/// the rest of the file for the last page, 0 past the end.
+pub(super) fn expected_len(file_len: u64, index: u64, page_size: u64) -> u64 {
+    file_len
+        .saturating_sub(index.saturating_mul(page_size))
+        .min(page_size)
 }
 
 impl Inner {

@@ -4,6 +4,7 @@
 mod load;
 mod meta;
 mod namespace;
+mod page_write;
 mod pages;
 
 pub(crate) use pages::stream_range;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::{Error, Result};
+use crate::worker::connection::MAX_BODY_BYTES;
 use crate::worker::respond;
 use crate::worker::state::Worker;
 
@@ -39,8 +41,8 @@ pub fn router(worker: Worker) -> Router {
         .route(
             "/{v}/file/{id}/page/{index}",
             get(pages::page_get)
-                .post(pages::page_put)
-                .put(pages::page_put),
+                .post(page_write::page_put)
+                .put(page_write::page_put),
         );
     if !strict {
         r = r
@@ -49,7 +51,11 @@ pub fn router(worker: Worker) -> Router {
             .route("/{v}/range/{id}", get(pages::range))
             .route(
                 "/{v}/chunk/{id}",
-                get(pages::chunk_get).post(namespace::chunk_post),
+                // Whole-file writes stream the file to the under storage
+                // (namespace::chunk_post): no body limit.
+                get(pages::chunk_get)
+                    .post(namespace::chunk_post)
+                    .layer(DefaultBodyLimit::disable()),
             )
             .route("/{v}/head/{id}", get(pages::head))
             .route("/{v}/tail/{id}", get(pages::tail))
@@ -63,8 +69,8 @@ pub fn router(worker: Worker) -> Router {
         let e = Error::NotFound(format!("no endpoint {} {}", req.method(), req.uri().path()));
         respond::error(&e, strict)
     })
-    // Whole-file writes (POST /v1/chunk) carry the file in one body, streamed
-    // to the under storage (namespace::chunk_post), so no size limit applies.
-    .layer(DefaultBodyLimit::disable())
+    // Bodies other endpoints might read are small (page writes enforce one
+    // page themselves); POST /v1/chunk lifts the limit for its route.
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .with_state(worker)
 }

@@ -1,6 +1,6 @@
-//! Reads: pages (§5.4, §5.5), ranges (§5.9), whole files (§5.10), head/tail (§5.15).
+//! Reads: pages (§5.4), ranges (§5.9), whole files (§5.10), head/tail (§5.15).
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use futures::{StreamExt, TryStreamExt};
@@ -10,14 +10,14 @@ use crate::error::{Error, Result};
 use crate::protocol::wire::FILE_SIZE_HEADER;
 use crate::worker::page_store::FileMeta;
 use crate::worker::query::Query;
-use crate::worker::respond::{page_bytes, success, with_type};
+use crate::worker::respond::{page_bytes, with_type};
 use crate::worker::state::Worker;
 
 /// Pages asked for at once while streaming a range (a miss brings the
 /// whole readahead window from the under storage in one read).
 const READ_AHEAD: usize = 8;
 
-fn parse_index(text: &str) -> Result<u64> {
+pub(super) fn parse_index(text: &str) -> Result<u64> {
     text.parse().map_err(|_| {
         Error::InvalidArgument(format!("page index {text:?} is not a non-negative integer"))
     })
@@ -42,13 +42,23 @@ pub async fn page_get(
         let index = parse_index(&index)?;
         let offset = non_negative("offset", q.int("offset")?)?;
         let length = non_negative("length", q.int("length")?)?;
-        // A cached page is served without touching the under storage.
-        let data = match w.store().get(&id, index).await? {
-            Some(d) => d,
-            None => {
-                let url = q.template("ufsFullPath")?.filter(|u| !u.is_empty());
-                let meta = w.file_meta(&id, url.as_deref()).await?;
-                w.page(&id, &meta, index).await?
+        let url = q.template("ufsFullPath")?.filter(|u| !u.is_empty());
+        // With the file's size known (its record, else a stat), a cached page
+        // of the wrong length is dropped and read again, never served; a page
+        // of a file with a record is served without touching the under storage.
+        let data = if url.is_some() || w.store().file_meta(&id).is_some() {
+            let meta = w.file_meta(&id, url.as_deref()).await?;
+            w.page(&id, &meta, index).await?
+        } else {
+            // Only a page write (--allow-page-writes) caches a page of a file
+            // the worker never read: OSS semantics, served as written.
+            match w.store().get(&id, index).await? {
+                Some(d) => d,
+                None => {
+                    // Not found, unless the file's record appeared meanwhile.
+                    let meta = w.file_meta(&id, None).await?;
+                    w.page(&id, &meta, index).await?
+                }
             }
         };
         let len = data.len() as u64;
@@ -59,29 +69,6 @@ pub async fn page_get(
         };
         #[allow(clippy::cast_possible_truncation)]
         Ok(page_bytes(data.slice(start as usize..end as usize)))
-    })
-    .await
-}
-
-/// `POST`/`PUT /v1/file/{id}/page/{i}`: store a page in the cache (OSS semantics:
-/// cache only, no UFS write), answering 200 with `success` true or false.
-pub async fn page_put(
-    State(w): State<Worker>,
-    Path((_v, id, index)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response<Body> {
-    respond(&w, async {
-        let index = parse_index(&index)?;
-        if body.is_empty() {
-            return Ok(success(false, "The HTTP request doesn't have body content"));
-        }
-        Ok(match w.store().put(&id, index, body).await {
-            Ok(()) => success(true, "Page written successfully"),
-            Err(e) => {
-                log::debug!("alluxiofs worker: page write {id}/{index} failed: {e}");
-                success(false, "Failed to write page")
-            }
-        })
     })
     .await
 }

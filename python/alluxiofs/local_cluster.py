@@ -139,6 +139,8 @@ class LocalCluster:
 
     def worker_command(self, i: int) -> List[str]:
         """The command line of worker ``i``."""
+        while len(self.s3_ports) <= i:  # a worker added after construction
+            self.s3_ports.append(free_port())
         cmd = [
             sys.executable,
             "-m",

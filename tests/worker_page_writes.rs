@@ -35,6 +35,7 @@ impl Fixture {
                 page_size: Some(PAGE.to_string()),
                 ..ConfigInput::default()
             },
+            s3_port: Some("0".into()),
             ..WorkerInput::default()
         };
         let worker = RunningWorker::start(WorkerConfig::from_input(&input).unwrap())

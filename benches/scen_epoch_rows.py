@@ -38,6 +38,7 @@ LABELS = {
     "limit": "local disk",
     "reference": "reference 1.0.17",
     "ufs": "s3fs (moto)",
+    "pyarrow_s3": "PyArrow S3FileSystem, worker 1's S3 API",
 }
 
 Reader = Callable[[Item], int]
@@ -60,6 +61,35 @@ def _s3(options: Dict[str, Any]) -> Any:
 def s3_read(how: str, options: Dict[str, Any], item: Item) -> int:
     """``READERS[how]`` through this process's s3fs."""
     return READERS[how](_s3(options), item)
+
+
+#: PyArrow S3FileSystem per process, made in the process that uses it (the
+#: AWS SDK under it must not cross a fork).
+_PA: Dict[int, Any] = {}
+
+
+def pyarrow_s3_read(how: str, endpoint: str, item: Item) -> int:
+    """An item read with PyArrow's native ``S3FileSystem`` through a worker's
+    S3 API: ``open_input_stream().read()`` or ``pq.read_table``."""
+    import pyarrow.fs as pafs
+
+    pid = os.getpid()
+    if pid not in _PA:
+        _PA[pid] = pafs.S3FileSystem(
+            endpoint_override=endpoint,
+            scheme="http",
+            access_key="x",
+            secret_key="y",
+            region="us-east-1",
+        )
+    s3 = _PA[pid]
+    if how == "table":
+        return READERS["table"](s3, item)
+    with s3.open_input_stream(item[0]) as f:
+        n = len(f.read())
+    if n != item[1]:
+        raise ValueError(f"{item[0]}: read {n} bytes, want {item[1]}")
+    return n
 
 
 def orders(paths: Sequence[str], seed: int) -> List[List[str]]:
@@ -125,6 +155,13 @@ class Epochs:
         out["limit"] = (functools.partial(read, None), lambda p: p, None)
         s3 = functools.partial(s3_read, how, self.ctx.svc.s3_options)
         out["ufs"] = (s3, self.ctx.data.s3_key, None)
+        # The worker's S3 API: the data root is a bucket named by its last
+        # component (the cluster has several roots).
+        root = self.ctx.data.root.rstrip("/")
+        bucket = os.path.basename(root)
+        endpoint = self.ctx.svc.cluster.s3_hosts.split(",")[0]
+        pa = functools.partial(pyarrow_s3_read, how, endpoint)
+        out["pyarrow_s3"] = (pa, lambda p: f"{bucket}/{os.path.relpath(p, root)}", None)
         return out
 
     def reference(self) -> Dict[Tuple[int, str], Any]:

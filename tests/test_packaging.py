@@ -49,7 +49,15 @@ def test_start_etcd_without_etcd_says_how_to_get_it(tmp_path: Path) -> None:
     empty.mkdir()
     env = dict(os.environ, PATH=str(empty))
     r = subprocess.run(
-        [sys.executable, "-m", "alluxiofs", "local-cluster", "--ufs", str(tmp_path), "--start-etcd"],
+        [
+            sys.executable,
+            "-m",
+            "alluxiofs",
+            "local-cluster",
+            "--ufs",
+            str(tmp_path),
+            "--start-etcd",
+        ],
         capture_output=True,
         text=True,
         env=env,

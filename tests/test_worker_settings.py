@@ -111,7 +111,8 @@ def test_stubs_match_the_declaration() -> None:
 
 def test_worker_options_are_the_declaration() -> None:
     opts = options(subparser("worker"))
-    assert set(opts) == {"-h", "--help"} | {s["flag"] for s in SETTINGS}
+    # --config: a TOML file of these settings (tests/test_worker_config.py).
+    assert set(opts) == {"-h", "--help", "--config"} | {s["flag"] for s in SETTINGS}
     for s in SETTINGS:
         action = opts[s["flag"]]
         assert action.dest == s["name"] and action.required == s["required"]

@@ -31,6 +31,14 @@ from alluxiofs.etcd_process import EtcdProcess, free_port
 
 READY_TIMEOUT = 60.0
 
+#: What ``--start-etcd`` says when there is no ``etcd`` on ``PATH`` (one line).
+NO_ETCD = (
+    "--start-etcd needs an etcd binary on PATH and there is none: install it "
+    "(Debian/Ubuntu: apt install etcd-server; elsewhere: "
+    "https://github.com/etcd-io/etcd/releases), or leave out --start-etcd "
+    "to run static workers (clients then use worker_hosts)"
+)
+
 
 def _ufs_url(ufs: str) -> str:
     if "://" in ufs:
@@ -178,6 +186,8 @@ class LocalCluster:
             raise RuntimeError("this LocalCluster is already started")
         try:
             if self._start_etcd:
+                if shutil.which("etcd") is None:
+                    raise FileNotFoundError(NO_ETCD)
                 self.etcd = EtcdProcess()
                 self.etcd_hosts = self.etcd.endpoint
             for i in range(self.n):

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from alluxiofs import AlluxioError
+from alluxiofs import AlluxioError, __version__
 from alluxiofs.cli import (
     cache,
     cat,
@@ -24,6 +24,7 @@ from alluxiofs.cli import (
 )
 from alluxiofs.cli.parser import OneLineParser
 from alluxiofs.cli.runner import run
+from alluxiofs.cli.worker_config import ConfigError, expand_config
 
 #: The client subcommands (one-line errors, shared cluster options).
 COMMANDS: Tuple[str, ...] = ("ls", "stat", "cat", "get", "load", "workers", "locate", "cache")
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
     )
+    parser.add_argument("--version", action="version", version=f"alluxiofs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _MODULES:
         module.add_parser(sub)
@@ -51,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``alluxiofs`` console script."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = expand_config(argv)  # worker --config FILE: the file's options first
+    except ConfigError as e:
+        print(f"alluxiofs worker: error: {e}", file=sys.stderr)
+        return 2
     args, extra = parser.parse_known_args(argv)
     if args.command in COMMANDS:
         if extra:

@@ -3,8 +3,10 @@
 cluster's S3 under storage (moto; the worker streams it on as a multipart
 upload) against s3fs writing the same bytes straight to moto (``ufs``); and
 through alluxiofs to the local under storage against writing the local file
-directly and fsyncing it (``limit``: the worker ends up doing that same
-write, so it bounds ours). Every file is read back once and compared. Unit: MB/s."""
+directly and fsyncing it (``ufs``: the same write the worker makes, done
+here; not a bound, since fsync's cost varies run to run with what else the
+disk is flushing: CI once measured ours at 2x it). Every file is read back
+once and compared. Unit: MB/s."""
 
 from __future__ import annotations
 
@@ -58,14 +60,14 @@ def w1(ctx: Ctx) -> None:
         f"open('wb') of {n // MIB} MiB to the local UFS: ours via the worker vs a local write",
         "MB/s",
         "higher",
-        "ours >= 0.5 x limit (the same local write the worker makes)",
-        ("ratio", "limit", 0.5),
+        "ours >= 0.5 x ufs (the same local write the worker makes, done here)",
+        ("ratio", "ufs", 0.5),
     )
     ours_s3, s3fs = ctx.svc.fs("s3"), ctx.svc.s3fs()
     ours_local = ctx.fs
     folder = os.path.join(ctx.data.root, "w1")
     os.makedirs(folder, exist_ok=True)
-    times: dict[str, List[float]] = {"s3": [], "ufs": [], "local": [], "limit": []}
+    times: dict[str, List[float]] = {"s3": [], "ufs": [], "local": [], "disk": []}
     for run in range(ctx.runs):
         say(f"W1 run {run + 1}")
         key = f"bench/w1/run-{run}"
@@ -74,7 +76,7 @@ def w1(ctx: Ctx) -> None:
             "s3": (lambda k=key: ours_s3.open(f"s3://{k}.ours", "wb"), f"{key}.ours"),
             "ufs": (lambda k=key: s3fs.open(f"{k}.s3fs", "wb"), f"{key}.s3fs"),
             "local": (lambda p=local: ours_local.open(f"file://{p}.ours", "wb"), f"{local}.ours"),
-            "limit": (lambda p=local: _SyncedFile(f"{p}.disk"), f"{local}.disk"),
+            "disk": (lambda p=local: _SyncedFile(f"{p}.disk"), f"{local}.disk"),
         }
         for col, (open_w, where) in writers.items():
             times[col].append(_timed(open_w, data))
@@ -91,4 +93,4 @@ def w1(ctx: Ctx) -> None:
     s3_row.add("ours", mbps(n, times["s3"]))
     s3_row.add("ufs", mbps(n, times["ufs"]), "s3fs open('wb') straight to moto")
     local_row.add("ours", mbps(n, times["local"]))
-    local_row.add("limit", mbps(n, times["limit"]), "open('wb') of the local file, fsynced")
+    local_row.add("ufs", mbps(n, times["disk"]), "open('wb') of the local file, fsynced")

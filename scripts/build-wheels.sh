@@ -2,21 +2,21 @@
 # Builds the distributable artifacts into dist/:
 #   - an abi3 wheel (cp38-abi3, Python 3.8+) for manylinux2014 x86_64, linked by
 #     zig against glibc 2.17 (`maturin build --zig --compatibility manylinux2014`);
-#   - the same for aarch64 when WHEEL_ARCHES includes it and the Rust target is
-#     installed (see the README: it is not built by default here);
+#   - the same for aarch64 (cross-built by zig; the Rust target is added with
+#     rustup when missing, and the arch skipped with a message if it cannot be);
 #   - an sdist (`maturin sdist`).
 # maturin and ziglang come from PyPI into a build venv of their own
 # (target/build-venv, under the git-ignored target/), never the system Python.
 # Then scripts/check-wheel-tags.sh runs `auditwheel show` on every wheel.
 #
 # Needs: cargo, protoc (etcd-client's build), uv or python3 -m venv.
-# Env: WHEEL_ARCHES="x86_64 aarch64" (default "x86_64"), BUILD_VENV, PYTHON.
+# Env: WHEEL_ARCHES (default "x86_64 aarch64"), BUILD_VENV, PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-ARCHES=${WHEEL_ARCHES:-x86_64}
+ARCHES=${WHEEL_ARCHES:-x86_64 aarch64}
 BUILD_VENV=${BUILD_VENV:-$PWD/target/build-venv}
 PYTHON=${PYTHON:-python3}
 
@@ -42,8 +42,11 @@ mkdir -p dist
 for arch in $ARCHES; do
     triple="$arch-unknown-linux-gnu"
     if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
-        log "Rust target $triple is not installed (rustup target add $triple); skipping $arch"
-        continue
+        log "adding the Rust target $triple"
+        if ! rustup target add "$triple" >&2; then
+            log "cannot add the Rust target $triple (rustup target add $triple); skipping $arch"
+            continue
+        fi
     fi
     log "building the $arch manylinux2014 wheel (maturin --zig)"
     "${MATURIN[@]}" build --release --zig --compatibility manylinux2014 \

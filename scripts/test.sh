@@ -22,10 +22,11 @@ bench_out=$(mktemp -d)
 step "bench --quick";              python benches/run.py --quick --json "$bench_out/bench.json" --png "$bench_out/bench.png"
 rm -rf "$bench_out"
 # The portable wheel, built and installed like a user would (scripts/build-wheels.sh,
-# scripts/check-wheel.sh): the manylinux2014 wheel and the sdist, auditwheel's
-# verdict, then fresh Python 3.8/3.13 venvs with no Rust or protoc on PATH run
-# local-cluster and a read from the wheel. About 5 minutes on 2 cores (a
-# second, zig-linked build of every dependency); ALLUXIOFS_CI_WHEELS=0 skips it.
+# scripts/check-wheel.sh): the manylinux2014 x86_64 and aarch64 wheels and the
+# sdist, auditwheel's verdict, then fresh Python 3.8/3.13 venvs with no Rust or
+# protoc on PATH run local-cluster and a read from the x86_64 wheel. About 10
+# minutes on 2 cores (two more, zig-linked builds of every dependency);
+# ALLUXIOFS_CI_WHEELS=0 skips it.
 if [ "${ALLUXIOFS_CI_WHEELS:-1}" = 1 ]; then
     step "build wheels";           bash scripts/build-wheels.sh
     step "check wheel";            bash scripts/check-wheel.sh dist/alluxiofs-*-manylinux*_x86_64.whl
